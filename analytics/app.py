@@ -1,0 +1,158 @@
+"""The application, composed in one place: routes, lifespan (store, writer, background upkeep) and access log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from analytics import privacy
+from analytics.buffer import BatchWriter
+from analytics.config import Config
+from analytics.devices import DeviceDetector
+from analytics.endpoint import IngestEndpoint
+from analytics.geo import GeoLocator
+from analytics.ingest import Pipeline, Signals
+from analytics.privacy import Anonymizer, SaltBook
+from analytics.referrers import normalize_spam_domains
+from analytics.sites import SiteRegistry
+from analytics.store import Store, open_store
+
+log = logging.getLogger("analytics")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """What the lifespan opens and the endpoints use; closed in reverse order at shutdown."""
+
+    config: Config
+    store: Store
+    registry: SiteRegistry
+    salts: SaltBook
+    writer: BatchWriter
+    pipeline: Pipeline
+    geo: GeoLocator | None
+
+
+def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocator | None]:
+    geo = None
+    if config.geoip.database:
+        geo = GeoLocator(Path(config.geoip.database), config.geoip.regions, config.geoip.cities)
+    anonymizer = Anonymizer(config.privacy.ipv4_prefix, config.privacy.ipv6_prefix, salts)
+    signals = Signals(
+        config.ingest.respect_gpc, config.ingest.respect_dnt, normalize_spam_domains(config.ingest.spam_referrers)
+    )
+    return Pipeline(DeviceDetector(config.ingest.ua_cache_size), geo, anonymizer, signals), geo
+
+
+async def _upkeep(services: Services, clock: Clock) -> None:
+    """Re-reads the sites on a timer and deletes salts that no open visit can need any more."""
+    while True:
+        await asyncio.sleep(min(services.config.ingest.site_refresh_seconds, 60.0))
+        try:
+            await services.registry.refresh()
+            cutoff = privacy.expired_before(clock())
+            services.salts.forget_before(cutoff)
+            if await services.store.delete_salts_before(cutoff):
+                log.info("deleted the salts of days before %s", cutoff)
+        except Exception as exc:  # noqa: BLE001 -- upkeep must survive a failing database and try again
+            log.warning("background upkeep failed, will retry: %s", exc)
+
+
+def create_app(config: Config, clock: Clock = utc_now, store: Store | None = None) -> Starlette:
+    store = store if store is not None else open_store(config.database)
+    salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
+    pipeline, geo = build_pipeline(config, salts)
+    registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds)
+    writer = BatchWriter(
+        store.insert_events,
+        config.ingest.batch_max_events,
+        config.ingest.batch_interval_ms / 1000,
+        config.ingest.queue_max_events,
+    )
+    services = Services(config, store, registry, salts, writer, pipeline, geo)
+    trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.server.trusted_proxies)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            applied = await store.migrate()
+            for migration in applied:
+                log.info("applied migration %04d %s", migration.version, migration.name)
+            await registry.refresh()
+            await salts.ensure(clock().astimezone(UTC).date())
+            if geo is None:
+                log.warning("no GeoIP database configured (geoip.database): countries will not be recorded")
+            else:
+                log.info("locations from %s", geo.description)
+            writer.start()
+            upkeep = asyncio.create_task(_upkeep(services, clock), name="upkeep")
+            try:
+                yield
+            finally:
+                upkeep.cancel()
+                await writer.close()
+                log.info("shut down: %d events committed, %d failed", writer.committed, writer.failed)
+        finally:
+            await store.close()
+            if geo is not None:
+                geo.close()
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "waiting_events": writer.waiting})
+
+    ingest = IngestEndpoint(services, trusted, clock)
+    routes = [
+        Route("/api/event", ingest),
+        Route("/api/health", health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.services = services
+    return app
+
+
+class AccessLog:
+    """One log line per request: method, path without query, status, milliseconds. No address, no User-Agent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = logging.getLogger("analytics.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.log.info("%s %s %d %.1fms", scope["method"], scope["path"], status,
+                          (time.perf_counter() - started) * 1000)

@@ -1,0 +1,254 @@
+"""Parsing: the bytes of a beacon become a validated `Beacon`, or a `Rejection` saying which field is wrong and why.
+
+Accepts Plausible's Events API body (long keys) and the short keys its script sends, as JSON or as the
+`text/plain` body that `navigator.sendBeacon` produces. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+MAX_URL = 2000
+MAX_NAME = 120
+MAX_DOMAIN = 1000
+MAX_PROPS = 30
+MAX_PROP_KEY = 300
+MAX_PROP_VALUE = 2000
+FORBIDDEN_SCHEMES = frozenset({"data", "javascript", "vbscript"})
+ENGAGEMENT = "engagement"
+PAGEVIEW = "pageview"
+
+# Each field: the long key first, then the short keys Plausible's script sends; the first present wins.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "n"),
+    "url": ("url", "u"),
+    "domain": ("domain", "d"),
+    "referrer": ("referrer", "r"),
+    "props": ("props", "p", "meta", "m"),
+    "revenue": ("revenue", "$"),
+    "interactive": ("interactive", "i"),
+    "hash": ("hash", "h"),
+    "screen_width": ("screen_width", "w"),
+    "scroll_depth": ("scroll_depth", "sd"),
+    "engaged_ms": ("engagement_time", "e"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    amount_micros: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Beacon:
+    """A well-formed event as the client described it; nothing derived yet."""
+
+    name: str
+    url: SplitResult
+    domains: tuple[str, ...]
+    referrer: SplitResult | None
+    props: tuple[tuple[str, str], ...] = ()
+    revenue: Revenue | None = None
+    interactive: bool = True
+    hash_mode: bool = False
+    screen_width: int | None = None
+    scroll_depth: int | None = None
+    engaged_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a request cannot be accepted: an HTTP status (400, 413, 415) and a message naming the field."""
+
+    status: int
+    field: str
+    message: str
+
+    def body(self) -> dict[str, str]:
+        return {"error": f"{self.field}: {self.message}" if self.field else self.message, "field": self.field}
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.rejection = Rejection(status, field, message)
+
+
+def parse(body: bytes, content_type: str | None) -> Beacon | Rejection:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in ("", "application/json", "text/plain") and not media.endswith("+json"):
+        return Rejection(415, "Content-Type", f"{media!r} is not accepted; send application/json or text/plain")
+    if not body.strip():
+        return Rejection(400, "body", "is empty; send a JSON object such as {\"name\":\"pageview\",...}")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return Rejection(400, "body", "is not valid JSON (UTF-8)")
+    if not isinstance(data, dict):
+        return Rejection(400, "body", "must be a JSON object")
+    try:
+        return _beacon(data)
+    except _Invalid as invalid:
+        return invalid.rejection
+
+
+def _get(data: dict[str, Any], field: str) -> Any:
+    for key in _KEYS[field]:
+        if key in data:
+            return data[key]
+    return None
+
+
+def _beacon(data: dict[str, Any]) -> Beacon:
+    name = _text(data, "name", MAX_NAME, required=True).strip()
+    if not name:
+        raise _Invalid("name", "must not be blank")
+    url = _url("url", _text(data, "url", MAX_URL, required=True))
+    domain_text = _text(data, "domain", MAX_DOMAIN, required=True)
+    domains = tuple(dict.fromkeys(d for d in (normalize_domain(p) for p in domain_text.split(",")) if d))
+    if not domains:
+        raise _Invalid("domain", "must name the site, e.g. \"example.com\"")
+    referrer_text = _text(data, "referrer", MAX_URL)
+    return Beacon(
+        name=name,
+        url=url,
+        domains=domains,
+        referrer=_url("referrer", referrer_text) if referrer_text else None,
+        props=_props(_get(data, "props")),
+        revenue=_revenue(_get(data, "revenue")),
+        interactive=_flag(data, "interactive", default=True),
+        hash_mode=_flag(data, "hash", default=False),
+        screen_width=_integer(data, "screen_width", 0, 100_000),
+        scroll_depth=_integer(data, "scroll_depth", -1, 100),
+        engaged_ms=_integer(data, "engaged_ms", 0, 86_400_000),
+    )
+
+
+def normalize_domain(text: str) -> str:
+    """`WWW.Example.com ` and `example.com` name the same site."""
+    domain = text.strip().lower().rstrip(".")
+    return domain.removeprefix("www.")
+
+
+def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) -> str:
+    value = _get(data, field)
+    if value is None:
+        if required:
+            raise _Invalid(field, f"is required ({' or '.join(repr(k) for k in _KEYS[field])})")
+        return ""
+    if not isinstance(value, str):
+        raise _Invalid(field, "must be a string")
+    if len(value) > limit:
+        raise _Invalid(field, f"is {len(value)} characters long; the limit is {limit}", 413)
+    return value
+
+
+def _url(field: str, text: str) -> SplitResult:
+    text = text.strip()
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        raise _Invalid(field, "is not a valid URL") from None
+    scheme = url.scheme.lower()
+    if scheme in FORBIDDEN_SCHEMES:
+        raise _Invalid(field, f"{scheme}: URLs are not accepted")
+    if not scheme or not url.hostname:
+        raise _Invalid(field, "must be an absolute URL such as https://example.com/page")
+    return url
+
+
+def _scalar(field: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise _Invalid(field, "values must be strings, numbers or booleans")
+
+
+def _props(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):  # older Plausible scripts send `m` as a JSON-encoded string
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except (ValueError, RecursionError):
+            raise _Invalid("props", "must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise _Invalid("props", "must be an object of key/value pairs")
+    if len(value) > MAX_PROPS:
+        raise _Invalid("props", f"has {len(value)} properties; the limit is {MAX_PROPS}", 413)
+    props: list[tuple[str, str]] = []
+    for key, raw in value.items():
+        if raw is None:
+            continue
+        key = key.strip()
+        if not key:
+            raise _Invalid("props", "keys must not be blank")
+        if len(key) > MAX_PROP_KEY:
+            raise _Invalid("props", f"key {key[:40]!r}... is longer than {MAX_PROP_KEY} characters", 413)
+        text = _scalar(f"props.{key}", raw)
+        if len(text) > MAX_PROP_VALUE:
+            raise _Invalid(f"props.{key}", f"is longer than {MAX_PROP_VALUE} characters", 413)
+        if text:
+            props.append((key, text))
+    return tuple(sorted(props))
+
+
+def _revenue(value: Any) -> Revenue | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise _Invalid("revenue", "must be an object {\"amount\": ..., \"currency\": \"EUR\"}") from None
+    if not isinstance(value, dict):
+        raise _Invalid("revenue", "must be an object {\"amount\": ..., \"currency\": \"EUR\"}")
+    currency = value.get("currency")
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        raise _Invalid("revenue.currency", "must be a three-letter ISO 4217 code such as \"EUR\"")
+    amount = value.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+        raise _Invalid("revenue.amount", "must be a number or a decimal string")
+    try:
+        decimal = Decimal(str(amount).strip())
+    except InvalidOperation:
+        raise _Invalid("revenue.amount", "must be a number or a decimal string") from None
+    if not decimal.is_finite() or abs(decimal) >= Decimal(10) ** 12:
+        raise _Invalid("revenue.amount", "must be a finite amount below 10^12")
+    return Revenue(int((decimal * 1_000_000).to_integral_value()), currency.upper())
+
+
+def _flag(data: dict[str, Any], field: str, default: bool) -> bool:
+    value = _get(data, field)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1):
+        return bool(value)
+    raise _Invalid(field, "must be true or false")
+
+
+def _integer(data: dict[str, Any], field: str, low: int, high: int) -> int | None:
+    value = _get(data, field)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(field, "must be a whole number")
+    if not low <= value <= high:
+        raise _Invalid(field, f"must be between {low} and {high}")
+    return value

@@ -1,0 +1,314 @@
+"""Configuration: every option declared once, as data, then read from defaults, `config.toml` and the environment.
+
+Each option is a dataclass field whose metadata holds its documentation and its check; the loader, the
+environment-variable names (`ANALYTICS_<SECTION>_<KEY>`) and the docs test all read the same declarations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from analytics.errors import ConfigError
+
+Check = Callable[[Any], str | None]
+"""Returns None when the value is fine, else a sentence saying what a valid value looks like."""
+
+
+def _opt(default: Any, doc: str, check: Check | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+def _between(low: float, high: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if low <= value <= high else f"must be between {low:g} and {high:g}"
+
+    return check
+
+
+def _networks(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return f"{value!r} is not an IP network; write addresses or CIDR networks such as '10.0.0.0/8'"
+    return None
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if value.upper() in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _database_url(value: str) -> str | None:
+    if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+        return None
+    if value.startswith(("postgres://", "postgresql://")):
+        return "PostgreSQL is not supported yet; use an SQLite URL such as 'sqlite:///data/analytics.db'"
+    return "must be an SQLite URL such as 'sqlite:///data/analytics.db' (relative) or 'sqlite:////var/lib/analytics.db'"
+
+
+def _log_level(value: str) -> str | None:
+    return None if value.lower() in ("debug", "info", "warning", "error") else "must be debug, info, warning or error"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = _opt("127.0.0.1", "Address to listen on. Use 0.0.0.0 (or ::) to accept connections from other machines.")
+    port: int = _opt(8000, "TCP port to listen on.", _between(1, 65535))
+    trusted_proxies: tuple[str, ...] = _opt(
+        ("127.0.0.1/32", "::1/128"),
+        "Networks whose X-Forwarded-For header is believed (your reverse proxy). From any other peer the header "
+        "is ignored and the connection's address is used, so visitors cannot forge their address.",
+        _networks,
+    )
+    access_log: bool = _opt(
+        False, "Log one line per request (method, path without query, status, duration). Never logs IPs or User-Agents."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = _opt(
+        "sqlite:///data/analytics.db",
+        "Where data is stored. sqlite:///relative/path.db or sqlite:////absolute/path.db; the folder is created.",
+        _database_url,
+    )
+    sqlite_synchronous: str = _opt(
+        "NORMAL",
+        "SQLite durability. NORMAL (WAL mode): an acknowledged event survives a crash of the server process. "
+        "FULL: it also survives a power loss or kernel crash, at some cost in write throughput.",
+        _one_of("NORMAL", "FULL", "EXTRA"),
+    )
+    sqlite_busy_timeout_ms: int = _opt(
+        5000, "How long a write waits for another process holding the SQLite write lock before failing.", _between(0, 600_000)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    batch_max_events: int = _opt(
+        500, "A batch is committed as soon as it holds this many events.", _between(1, 100_000)
+    )
+    batch_interval_ms: float = _opt(
+        4.0,
+        "Longest wait before a batch is committed, in milliseconds. Every accepted event is answered only after "
+        "its batch is committed, so this bounds the latency it adds.",
+        _between(0, 1000),
+    )
+    queue_max_events: int = _opt(
+        20_000,
+        "Events waiting for a commit, at most. Beyond this (or while the database fails) ingest answers 503 "
+        "with Retry-After instead of buffering without bound.",
+        _between(1, 10_000_000),
+    )
+    retry_after_seconds: int = _opt(2, "Retry-After value sent with a 503.", _between(1, 3600))
+    max_body_bytes: int = _opt(65_536, "Largest request body accepted; larger ones get 413.", _between(1024, 10_485_760))
+    respect_gpc: bool = _opt(True, "Do not count requests carrying Global Privacy Control (Sec-GPC: 1).")
+    respect_dnt: bool = _opt(True, "Do not count requests carrying Do Not Track (DNT: 1).")
+    spam_referrers: tuple[str, ...] = _opt(
+        (),
+        "Extra referrer domains whose traffic is dropped as spam, on top of the built-in list. "
+        "A domain also matches its subdomains.",
+    )
+    site_refresh_seconds: float = _opt(
+        10.0,
+        "How often each worker re-reads the site list (sites added, removed or changed with the CLI). An event "
+        "for a domain not yet known triggers a re-read at once, at most once a second.",
+        _between(0.5, 3600),
+    )
+    ua_cache_size: int = _opt(
+        20_000, "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~30 us.", _between(0, 10_000_000)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyConfig:
+    ipv4_prefix: int = _opt(
+        24,
+        "Bits of an IPv4 address kept before it is used at all (for the visitor hash and the country). 24 keeps "
+        "203.0.113.x; 32 keeps it whole; 0 ignores it.",
+        _between(0, 32),
+    )
+    ipv6_prefix: int = _opt(48, "Bits of an IPv6 address kept before it is used at all; 128 keeps it whole.", _between(0, 128))
+
+
+@dataclass(frozen=True, slots=True)
+class GeoipConfig:
+    database: str = _opt(
+        "",
+        "Path to a MaxMind-format (.mmdb) country or city database (DB-IP Lite, MaxMind GeoLite2, ip-location-db). "
+        "Empty: no location is recorded.",
+    )
+    regions: bool = _opt(False, "Also record the region (ISO 3166-2 code) when the database has it.")
+    cities: bool = _opt(False, "Also record the city (English name) when the database has it.")
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = _opt("info", "debug, info, warning or error.", _log_level)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    geoip: GeoipConfig = field(default_factory=GeoipConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def replace(self, section: str, **values: Any) -> Config:
+        """A copy with some options of one section changed (used for CLI flags and tests), checked like the rest."""
+        current = getattr(self, section)
+        for key, value in values.items():
+            _check(section, _field(section, key), value, f"option {section}.{key}")
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **values)})
+
+
+@dataclass(frozen=True, slots=True)
+class OptionDoc:
+    section: str
+    key: str
+    default: Any
+    doc: str
+    env: str
+
+
+def sections() -> dict[str, type[Any]]:
+    return {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
+def env_name(section: str, key: str) -> str:
+    return f"ANALYTICS_{section.upper()}_{key.upper()}"
+
+
+def options() -> list[OptionDoc]:
+    """Every option, in declaration order: what `config.toml`, the README and the docs test are checked against."""
+    return [
+        OptionDoc(name, f.name, f.default, f.metadata["doc"], env_name(name, f.name))
+        for name, cls in sections().items()
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def _field(section: str, key: str) -> dataclasses.Field[Any]:
+    for f in dataclasses.fields(sections()[section]):
+        if f.name == key:
+            return f
+    raise ConfigError(f"unknown option {section}.{key}")
+
+
+def _type_of(section: str, key: str) -> Any:
+    return get_type_hints(sections()[section])[key]
+
+
+def _describe(kind: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(kind, "a list of strings")
+
+
+def _coerce(kind: Any, value: Any, from_env: bool) -> Any:
+    """Turns a TOML value (or an environment string) into the declared type; raises ValueError when it can't."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        raise ValueError
+    if kind is int:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            return value
+        if from_env:
+            return int(value.strip())
+        raise ValueError
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int | float):
+            return float(value)
+        if from_env:
+            return float(value.strip())
+        raise ValueError
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError
+    # tuple[str, ...]: a TOML array of strings, or a comma-separated environment value.
+    if from_env and isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError
+
+
+def _check(section: str, f: dataclasses.Field[Any], value: Any, where: str) -> None:
+    check: Check | None = f.metadata["check"]
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{section}.{f.name} = {value!r} ({where}) {problem}.")
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, overridden by the TOML file at `path` (if any), overridden by `ANALYTICS_*` variables."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist; create it or point --config elsewhere") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    known = sections()
+    for section, table in raw.items():
+        if section not in known:
+            raise ConfigError(f"unknown section [{section}] in {path}; known sections: {', '.join(known)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] in {path} must be a table of options")
+        for key in table:
+            if key not in {f.name for f in dataclasses.fields(known[section])}:
+                names = ", ".join(f.name for f in dataclasses.fields(known[section]))
+                raise ConfigError(f"unknown option {section}.{key} in {path}; [{section}] has: {names}")
+    for name in environ:
+        if name.startswith("ANALYTICS_") and name != "ANALYTICS_CONFIG" and name not in {o.env for o in options()}:
+            raise ConfigError(f"unknown environment variable {name}; see config.toml for the options")
+
+    built: dict[str, Any] = {}
+    for section, cls in known.items():
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            kind = _type_of(section, f.name)
+            env = env_name(section, f.name)
+            if env in environ:
+                source, value, from_env = f"environment variable {env}", environ[env], True
+            elif f.name in raw.get(section, {}):
+                source, value, from_env = f"[{section}] {f.name} in {path}", raw[section][f.name], False
+            else:
+                continue
+            try:
+                values[f.name] = _coerce(kind, value, from_env)
+            except ValueError:
+                raise ConfigError(
+                    f"{section}.{f.name} = {value!r} ({source}) must be {_describe(kind)}; "
+                    f"the default is {f.default!r}"
+                ) from None
+            _check(section, f, values[f.name], source)
+        built[section] = cls(**values)
+    return Config(**built)
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///data/a.db` is relative to the working directory, `sqlite:////var/a.db` absolute."""
+    return Path(url.removeprefix("sqlite:///"))

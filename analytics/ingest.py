@@ -1,0 +1,161 @@
+"""The ingest pipeline: a parsed `Beacon` and its `Client` go through named gates, then become stored `Event`s.
+
+Gates are an ordered list of small functions; each returns a `Drop` reason or None. A dropped beacon is answered
+202 with the reason in `X-Analytics-Dropped`, so a client never retries what we chose not to count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from analytics import pages, privacy, referrers
+from analytics.beacon import ENGAGEMENT, Beacon
+from analytics.devices import Device, DeviceDetector, screen_class
+from analytics.events import Event
+from analytics.geo import NOWHERE, GeoLocator
+from analytics.privacy import Anonymizer, IPAddress
+from analytics.sites import SiteRules
+
+
+class Drop(StrEnum):
+    GPC = "gpc"
+    DNT = "dnt"
+    UNKNOWN_SITE = "unknown-site"
+    HOSTNAME = "hostname-not-allowed"
+    BOT = "bot"
+    EXCLUDED_IP = "excluded-ip"
+    EXCLUDED_PATH = "excluded-path"
+    SPAM_REFERRER = "spam-referrer"
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """What the request says about who sent it. Only the privacy core combines `ip` and `user_agent`."""
+
+    ip: IPAddress | None
+    user_agent: bytes
+    gpc: bool = False
+    dnt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    respect_gpc: bool
+    respect_dnt: bool
+    spam_domains: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A beacon on its way through the gates for one site, with what the gates need computed once."""
+
+    beacon: Beacon
+    client: Client
+    rules: SiteRules
+    page: pages.Page
+    device: Device
+    referrer_host: str
+
+
+Gate = Callable[[Candidate, Signals], Drop | None]
+
+
+def _hostname(c: Candidate, s: Signals) -> Drop | None:
+    return None if c.rules.host_allowed(c.page.hostname) else Drop.HOSTNAME
+
+
+def _bot(c: Candidate, s: Signals) -> Drop | None:
+    return Drop.BOT if c.device.bot else None
+
+
+def _excluded_ip(c: Candidate, s: Signals) -> Drop | None:
+    return Drop.EXCLUDED_IP if privacy.is_excluded(c.client.ip, c.rules.networks) else None
+
+
+def _excluded_path(c: Candidate, s: Signals) -> Drop | None:
+    return Drop.EXCLUDED_PATH if c.rules.path_excluded(c.page.path) else None
+
+
+def _spam(c: Candidate, s: Signals) -> Drop | None:
+    return Drop.SPAM_REFERRER if c.referrer_host and referrers.is_spam(c.referrer_host, s.spam_domains) else None
+
+
+SITE_GATES: tuple[Gate, ...] = (_hostname, _bot, _excluded_ip, _excluded_path, _spam)
+
+
+def signal_drop(client: Client, signals: Signals) -> Drop | None:
+    """Checked before anything else: a visitor who asked not to be tracked is not looked at further."""
+    if client.gpc and signals.respect_gpc:
+        return Drop.GPC
+    if client.dnt and signals.respect_dnt:
+        return Drop.DNT
+    return None
+
+
+class Pipeline:
+    """Everything the per-event work needs, built once per process from the config."""
+
+    def __init__(self, devices: DeviceDetector, geo: GeoLocator | None, anonymizer: Anonymizer, signals: Signals):
+        self.devices = devices
+        self.geo = geo
+        self.anonymizer = anonymizer
+        self.signals = signals
+
+    def candidate(self, beacon: Beacon, client: Client, rules: SiteRules) -> Candidate:
+        page = pages.page(beacon.url, beacon.hash_mode)
+        ref_host = referrers.host(beacon.referrer) if beacon.referrer is not None else ""
+        if ref_host and referrers.is_self(ref_host, page.hostname, rules.site.domain):
+            ref_host = ""
+        device = self.devices.detect(client.user_agent.decode("latin-1"))
+        return Candidate(beacon, client, rules, page, device, ref_host)
+
+    def gate(self, candidate: Candidate) -> Drop | None:
+        for gate in SITE_GATES:
+            drop = gate(candidate, self.signals)
+            if drop is not None:
+                return drop
+        return None
+
+    def event(self, c: Candidate, now: datetime) -> Event | None:
+        """The stored event, or None when today's salt is not loaded yet (the caller loads it and retries)."""
+        identity = self.anonymizer.identify(c.rules.site.id, c.client.ip, c.client.user_agent, now)
+        if identity is None:
+            return None
+        location = self.geo.locate(identity.network) if self.geo and identity.network is not None else NOWHERE
+        b, page, device = c.beacon, c.page, c.device
+        engagement = b.name == ENGAGEMENT
+        return Event(
+            site_id=c.rules.site.id,
+            ts=int(now.timestamp() * 1000),
+            visitor_id=identity.visitor_id,
+            prev_visitor_id=identity.prev_visitor_id,
+            name=b.name,
+            hostname=page.hostname,
+            pathname=page.path,
+            referrer=c.referrer_host,
+            source=referrers.source(c.referrer_host, page.utm_source or page.ref),
+            utm_source=page.utm_source,
+            utm_medium=page.utm_medium,
+            utm_campaign=page.utm_campaign,
+            utm_content=page.utm_content,
+            utm_term=page.utm_term,
+            browser=device.browser,
+            browser_version=device.browser_version,
+            os=device.os,
+            os_version=device.os_version,
+            device=device.device,
+            screen=screen_class(b.screen_width),
+            country=location.country,
+            region=location.region,
+            city=location.city,
+            props=json.dumps(dict(b.props), ensure_ascii=False, separators=(",", ":")) if b.props else None,
+            revenue_micros=b.revenue.amount_micros if b.revenue and not engagement else None,
+            revenue_currency=b.revenue.currency if b.revenue and not engagement else None,
+            interactive=b.interactive and not engagement,
+            scroll_depth=b.scroll_depth if engagement else None,
+            engaged_ms=b.engaged_ms if engagement else None,
+        )

@@ -1,0 +1,45 @@
+"""Page facts from the event URL: hostname, path (no query, fragment only in hash mode) and the five UTM values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import SplitResult, parse_qsl
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+MAX_UTM = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    hostname: str
+    path: str
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_content: str = ""
+    utm_term: str = ""
+    ref: str = ""
+    """`?ref=` / `?source=`: names the source when the browser sent no referrer (Plausible does the same)."""
+
+
+def hostname(url: SplitResult) -> str:
+    return (url.hostname or "").removeprefix("www.")
+
+
+def page(url: SplitResult, hash_mode: bool = False) -> Page:
+    path = url.path or "/"
+    if hash_mode and url.fragment:
+        path = f"{path}#{url.fragment}"
+    if not url.query:
+        return Page(hostname(url), path)
+    found: dict[str, str] = {}
+    for key, value in parse_qsl(url.query, keep_blank_values=False):
+        key = key.lower()
+        if (key in UTM_KEYS or key in ("ref", "source")) and key not in found:
+            found[key] = value.strip()[:MAX_UTM]
+    return Page(
+        hostname(url),
+        path,
+        *(found.get(key, "") for key in UTM_KEYS),
+        ref=found.get("ref") or found.get("source", ""),
+    )

@@ -1,0 +1,149 @@
+"""The privacy core: the only module that sees a visitor's IP address together with their User-Agent.
+
+* The client address is taken from the connection, or from X-Forwarded-For only when the connection comes
+  from a trusted proxy.
+* It is compared once, whole, with the site's excluded networks (so an operator can exclude their office),
+  then truncated (default /24 for IPv4, /48 for IPv6) before any other use.
+* The visitor id is BLAKE2b-64 keyed with the salt of the current UTC day over
+  `site id | truncated address | User-Agent`, each field length-delimited. Salts are 32 random bytes, shared by
+  all workers through the store, and deleted `SALT_GRACE` after their day ends: from then on no hash of that
+  day can be linked to an address again, by us or anyone who copies the database.
+Nothing here is logged or written; callers receive only the hash and the truncated address for the country.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import secrets
+import struct
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SALT_BYTES = 32
+SESSION_TIMEOUT = timedelta(minutes=30)
+SALT_GRACE = SESSION_TIMEOUT + timedelta(minutes=5)
+"""Yesterday's salt is kept this long after UTC midnight, to link visits that span midnight; then deleted."""
+_PERSON = b"analytics.v1"
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> IPAddress | None:
+    """The visitor's address: X-Forwarded-For is walked from the right while the hops are trusted proxies."""
+    address = parse_ip(peer) if peer else None
+    if address is None or not forwarded_for or not _within(address, trusted):
+        return address
+    for hop in reversed(forwarded_for.split(",")):
+        hop_address = parse_ip(hop)
+        if hop_address is None:
+            return address  # a forged or garbled entry: trust nothing before it
+        address = hop_address
+        if not _within(address, trusted):
+            break
+    return address
+
+
+def _within(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
+
+
+def is_excluded(address: IPAddress | None, networks: Sequence[IPNetwork]) -> bool:
+    """The one use of the whole address: does the site's operator exclude it?"""
+    return address is not None and bool(networks) and _within(address, networks)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    visitor_id: int
+    prev_visitor_id: int | None
+    network: IPAddress | None
+    """The truncated address, for the country lookup only."""
+
+
+class SaltBook:
+    """The salts this process currently holds, by UTC day, loaded from (or created in) the store."""
+
+    def __init__(self, load: Callable[[date, bytes], Awaitable[bytes]]) -> None:
+        self._load = load
+        self._salts: dict[date, bytes] = {}
+        self._lock = asyncio.Lock()
+
+    def get(self, day: date) -> bytes | None:
+        return self._salts.get(day)
+
+    async def ensure(self, day: date) -> bytes:
+        """The salt of `day`, creating it in the store if no worker has yet (the store keeps the first one)."""
+        async with self._lock:
+            salt = self._salts.get(day)
+            if salt is None:
+                salt = await self._load(day, secrets.token_bytes(SALT_BYTES))
+                self._salts[day] = salt
+            return salt
+
+    def remember(self, day: date, salt: bytes) -> None:
+        self._salts[day] = salt
+
+    def forget_before(self, day: date) -> None:
+        for old in [d for d in self._salts if d < day]:
+            del self._salts[old]
+
+
+def expired_before(now: datetime) -> date:
+    """Salts of days before the returned one can no longer be needed and must be deleted."""
+    today = now.astimezone(UTC).date()
+    return today if now.astimezone(UTC) - _midnight(today) >= SALT_GRACE else today - timedelta(days=1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class Anonymizer:
+    """Turns (site, address, User-Agent) into an `Identity`; holds the truncation settings and the salts."""
+
+    def __init__(self, ipv4_prefix: int, ipv6_prefix: int, salts: SaltBook) -> None:
+        self._prefix = {4: ipv4_prefix, 6: ipv6_prefix}
+        self._masks = {4: _mask(32, ipv4_prefix), 6: _mask(128, ipv6_prefix)}
+        self.salts = salts
+
+    def truncate(self, address: IPAddress) -> IPAddress:
+        masked = int(address) & self._masks[address.version]
+        return ipaddress.IPv4Address(masked) if address.version == 4 else ipaddress.IPv6Address(masked)
+
+    def identify(self, site_id: int, address: IPAddress | None, user_agent: bytes, now: datetime) -> Identity | None:
+        """None when today's salt is not loaded yet: the caller awaits `salts.ensure(day)` and asks again."""
+        day = now.astimezone(UTC).date()
+        salt = self.salts.get(day)
+        if salt is None:
+            return None
+        network = self.truncate(address) if address is not None else None
+        packed = network.packed if network is not None and self._prefix[network.version] else b""
+        message = struct.pack(">qB", site_id, len(packed)) + packed + user_agent
+        previous = None
+        if now.astimezone(UTC) - _midnight(day) < SESSION_TIMEOUT:
+            yesterday = self.salts.get(day - timedelta(days=1))
+            previous = _hash(yesterday, message) if yesterday is not None else None
+        return Identity(_hash(salt, message), previous, network)
+
+
+def _mask(bits: int, prefix: int) -> int:
+    return ((1 << prefix) - 1) << (bits - prefix) if prefix else 0
+
+
+def _hash(salt: bytes, message: bytes) -> int:
+    digest = hashlib.blake2b(message, digest_size=8, key=salt, person=_PERSON).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -1,0 +1,64 @@
+"""The `Store` interface: everything the server and the CLI ask of the database, with nothing SQL-specific.
+
+SQLite implements it now; PostgreSQL will implement the same interface and pass the same tests. Writes of
+events go through `insert_events` only, which the batch writer alone calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from typing import Protocol
+
+from analytics.events import Event
+from analytics.sites import Site, SiteSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connects; the schema must be migrated before anything else is asked."""
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[Migration]:
+        """Applies the migrations not applied yet, each in its own transaction; returns those applied."""
+
+    async def schema_is_current(self) -> bool: ...
+
+    async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
+        """Raises Conflict when the domain is already registered."""
+
+    async def list_sites(self) -> list[Site]: ...
+
+    async def remove_site(self, domain: str) -> tuple[Site, int]:
+        """Removes the site and its events; returns the site and how many events went. Raises NotFound."""
+
+    async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
+        """The salt of a UTC day: `candidate` if none existed, else the one another worker stored first."""
+
+    async def delete_salts_before(self, day: date) -> int: ...
+
+    async def insert_events(self, events: Sequence[Event]) -> None:
+        """Commits all the events in one transaction, or none of them (raising StoreError)."""
+
+    async def count_events(self, site_id: int | None = None) -> int: ...
+
+
+def load_migrations() -> list[Migration]:
+    """The numbered SQL files shipped in analytics/store/migrations, in order (`0001_initial.sql` is version 1)."""
+    folder = resources.files("analytics.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, name = entry.name.removesuffix(".sql").partition("_")
+            found.append(Migration(int(number), name, entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)

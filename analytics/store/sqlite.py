@@ -1,0 +1,235 @@
+"""The embedded store: SQLite through aiosqlite, in WAL mode, with one writer connection for events.
+
+The writer connection belongs to the batch writer (one `insert_events` call per batch, one thread hop, one
+atomic statement); a second connection serves the rarer site, salt and count queries, so they never wait
+behind a batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import aiosqlite
+
+from analytics.errors import Conflict, NotFound, StoreError
+from analytics.events import COLUMNS, Event, row
+from analytics.sites import Site, SiteSettings
+from analytics.store.base import Migration, load_migrations
+from analytics.store.dialect import SQLITE
+
+# SQLite's default limit on bound parameters per statement (since 3.32); larger batches are chunked.
+MAX_PARAMETERS = 32_766
+ROWS_PER_STATEMENT = MAX_PARAMETERS // len(COLUMNS)
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    one = f"({SQLITE.params(len(COLUMNS))})"
+    return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)
+
+
+def _site(r: sqlite3.Row | tuple[object, ...]) -> Site:
+    id_, domain, tz, hosts, ips, paths = r
+    return Site(
+        int(id_),  # type: ignore[call-overload]
+        str(domain),
+        str(tz),
+        tuple(json.loads(str(hosts))),
+        tuple(json.loads(str(ips))),
+        tuple(json.loads(str(paths))),
+    )
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # SQLite already rolled the transaction back (e.g. after SQLITE_FULL)
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._writer: aiosqlite.Connection | None = None
+        self._admin: aiosqlite.Connection | None = None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
+        # must land together.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._admin = await self._connect()
+            self._writer = await self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
+
+    async def close(self) -> None:
+        for conn in (self._writer, self._admin):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._admin = None
+
+    @property
+    def admin(self) -> aiosqlite.Connection:
+        if self._admin is None:
+            raise StoreError("the store is not open")
+        return self._admin
+
+    async def _applied(self) -> set[int]:
+        await self.admin.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+        async with self.admin.execute("SELECT version FROM schema_migrations") as cur:
+            return {int(r[0]) for r in await cur.fetchall()}
+
+    async def migrate(self) -> list[Migration]:
+        applied: list[Migration] = []
+        try:
+            done = await self._applied()
+            for migration in load_migrations():
+                if migration.version in done:
+                    continue
+                await self.admin.execute("BEGIN IMMEDIATE")
+                try:
+                    # Another process may have applied it while we waited for the lock.
+                    async with self.admin.execute(
+                        "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+                    ) as cur:
+                        if await cur.fetchone() is not None:
+                            await self.admin.execute("ROLLBACK")
+                            continue
+                    for statement in SQLITE.migration(migration.sql):
+                        await self.admin.execute(statement)
+                    await self.admin.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (migration.version, migration.name)
+                    )
+                    await self.admin.execute("COMMIT")
+                except BaseException:
+                    await _rollback(self.admin)
+                    raise
+                applied.append(migration)
+        except sqlite3.Error as exc:
+            raise StoreError(f"migrating {self.path} failed: {exc}") from None
+        return applied
+
+    async def schema_is_current(self) -> bool:
+        try:
+            return await self._applied() >= {m.version for m in load_migrations()}
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
+        try:
+            cur = await self.admin.execute(
+                "INSERT INTO sites (domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    settings.domain,
+                    settings.timezone,
+                    json.dumps(list(settings.allowed_hostnames)),
+                    json.dumps(list(settings.excluded_ips)),
+                    json.dumps(list(settings.excluded_paths)),
+                    now_ms,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"site {settings.domain} already exists") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot add site {settings.domain}: {exc}") from None
+        assert cur.lastrowid is not None
+        return Site(cur.lastrowid, settings.domain, settings.timezone, settings.allowed_hostnames,
+                    settings.excluded_ips, settings.excluded_paths)
+
+    async def list_sites(self) -> list[Site]:
+        try:
+            async with self.admin.execute(
+                "SELECT id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths FROM sites ORDER BY domain"
+            ) as cur:
+                return [_site(tuple(r)) for r in await cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the sites: {exc}") from None
+
+    async def remove_site(self, domain: str) -> tuple[Site, int]:
+        site = next((s for s in await self.list_sites() if s.domain == domain), None)
+        if site is None:
+            raise NotFound(f"no site {domain}; `analytics site list` shows the registered ones")
+        try:
+            await self.admin.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
+                removed = cur.rowcount
+                await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
+                await self.admin.execute("COMMIT")
+            except BaseException:
+                await _rollback(self.admin)
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot remove site {domain}: {exc}") from None
+        return site, removed
+
+    async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
+        try:
+            await self.admin.execute(
+                "INSERT INTO salts (day, salt, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING",
+                (day.isoformat(), candidate, now_ms),
+            )
+            async with self.admin.execute("SELECT salt FROM salts WHERE day = ?", (day.isoformat(),)) as cur:
+                found = await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read or create the salt of {day}: {exc}") from None
+        assert found is not None
+        return bytes(found[0])
+
+    async def delete_salts_before(self, day: date) -> int:
+        try:
+            cur = await self.admin.execute("DELETE FROM salts WHERE day < ?", (day.isoformat(),))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete old salts: {exc}") from None
+        return cur.rowcount
+
+    async def insert_events(self, events: Sequence[Event]) -> None:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        rows = [row(e) for e in events]
+        try:
+            if len(rows) <= ROWS_PER_STATEMENT:
+                # One multi-row INSERT in autocommit mode: atomic, and a single hop to the sqlite thread.
+                await self._writer.execute(_insert_sql(len(rows)), list(itertools.chain.from_iterable(rows)))
+                return
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.executemany(_insert_sql(1), rows)
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                await _rollback(self._writer)
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing {len(rows)} events failed: {exc}") from None
+
+    async def count_events(self, site_id: int | None = None) -> int:
+        sql, args = ("SELECT COUNT(*) FROM events", ()) if site_id is None else (
+            "SELECT COUNT(*) FROM events WHERE site_id = ?", (site_id,))
+        try:
+            async with self.admin.execute(sql, args) as cur:
+                found = await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot count events: {exc}") from None
+        return int(found[0]) if found else 0
