@@ -154,5 +154,6 @@ class AccessLog:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.log.info("%s %s %d %.1fms", scope["method"], scope["path"], status,
-                          (time.perf_counter() - started) * 1000)
+            self.log.info(
+                "%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000
+            )

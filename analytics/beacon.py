@@ -81,15 +81,16 @@ class _Invalid(Exception):
 
 
 def parse(body: bytes, content_type: str | None) -> Beacon | Rejection:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media not in ("", "application/json", "text/plain") and not media.endswith("+json"):
-        return Rejection(415, "Content-Type", f"{media!r} is not accepted; send application/json or text/plain")
+    """The body is read as JSON whatever the Content-Type says (sendBeacon sends text/plain, curl -d sends a
+    form type); only the error message mentions the type when it is not a JSON one."""
     if not body.strip():
-        return Rejection(400, "body", "is empty; send a JSON object such as {\"name\":\"pageview\",...}")
+        return Rejection(400, "body", 'is empty; send a JSON object such as {"name":"pageview",...}')
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
-        return Rejection(400, "body", "is not valid JSON (UTF-8)")
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        hint = "" if media in ("", "application/json", "text/plain") else f" (it was sent as {media})"
+        return Rejection(400, "body", f"is not valid JSON{hint}; send a UTF-8 JSON object")
     if not isinstance(data, dict):
         return Rejection(400, "body", "must be a JSON object")
     try:
@@ -113,7 +114,7 @@ def _beacon(data: dict[str, Any]) -> Beacon:
     domain_text = _text(data, "domain", MAX_DOMAIN, required=True)
     domains = tuple(dict.fromkeys(d for d in (normalize_domain(p) for p in domain_text.split(",")) if d))
     if not domains:
-        raise _Invalid("domain", "must name the site, e.g. \"example.com\"")
+        raise _Invalid("domain", 'must name the site, e.g. "example.com"')
     referrer_text = _text(data, "referrer", MAX_URL)
     return Beacon(
         name=name,
@@ -212,12 +213,12 @@ def _revenue(value: Any) -> Revenue | None:
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):
-            raise _Invalid("revenue", "must be an object {\"amount\": ..., \"currency\": \"EUR\"}") from None
+            raise _Invalid("revenue", 'must be an object {"amount": ..., "currency": "EUR"}') from None
     if not isinstance(value, dict):
-        raise _Invalid("revenue", "must be an object {\"amount\": ..., \"currency\": \"EUR\"}")
+        raise _Invalid("revenue", 'must be an object {"amount": ..., "currency": "EUR"}')
     currency = value.get("currency")
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isalpha()):
-        raise _Invalid("revenue.currency", "must be a three-letter ISO 4217 code such as \"EUR\"")
+        raise _Invalid("revenue.currency", 'must be a three-letter ISO 4217 code such as "EUR"')
     amount = value.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int | float | str):
         raise _Invalid("revenue.amount", "must be a number or a decimal string")

@@ -9,6 +9,7 @@ fails, callers get `Unavailable` (HTTP 503) instead of the server buffering with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -75,10 +76,8 @@ class BatchWriter:
                 self._has_items.clear()
                 continue
             if self._pending_events < self._max_events and not self._closing and self._interval > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._interval)
-                except TimeoutError:
-                    pass
             await self._commit(self._take())
 
     def _take(self) -> list[tuple[list[Event], asyncio.Future[None]]]:

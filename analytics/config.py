@@ -62,7 +62,9 @@ def _log_level(value: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    host: str = _opt("127.0.0.1", "Address to listen on. Use 0.0.0.0 (or ::) to accept connections from other machines.")
+    host: str = _opt(
+        "127.0.0.1", "Address to listen on. Use 0.0.0.0 (or ::) to accept connections from other machines."
+    )
     port: int = _opt(8000, "TCP port to listen on.", _between(1, 65535))
     trusted_proxies: tuple[str, ...] = _opt(
         ("127.0.0.1/32", "::1/128"),
@@ -89,7 +91,9 @@ class DatabaseConfig:
         _one_of("NORMAL", "FULL", "EXTRA"),
     )
     sqlite_busy_timeout_ms: int = _opt(
-        5000, "How long a write waits for another process holding the SQLite write lock before failing.", _between(0, 600_000)
+        5000,
+        "How long a write waits for another process holding the SQLite write lock before failing.",
+        _between(0, 600_000),
     )
 
 
@@ -111,7 +115,9 @@ class IngestConfig:
         _between(1, 10_000_000),
     )
     retry_after_seconds: int = _opt(2, "Retry-After value sent with a 503.", _between(1, 3600))
-    max_body_bytes: int = _opt(65_536, "Largest request body accepted; larger ones get 413.", _between(1024, 10_485_760))
+    max_body_bytes: int = _opt(
+        65_536, "Largest request body accepted; larger ones get 413.", _between(1024, 10_485_760)
+    )
     respect_gpc: bool = _opt(True, "Do not count requests carrying Global Privacy Control (Sec-GPC: 1).")
     respect_dnt: bool = _opt(True, "Do not count requests carrying Do Not Track (DNT: 1).")
     spam_referrers: tuple[str, ...] = _opt(
@@ -126,7 +132,9 @@ class IngestConfig:
         _between(0.5, 3600),
     )
     ua_cache_size: int = _opt(
-        20_000, "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~30 us.", _between(0, 10_000_000)
+        20_000,
+        "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~30 us.",
+        _between(0, 10_000_000),
     )
 
 
@@ -134,11 +142,13 @@ class IngestConfig:
 class PrivacyConfig:
     ipv4_prefix: int = _opt(
         24,
-        "Bits of an IPv4 address kept before it is used at all (for the visitor hash and the country). 24 keeps "
-        "203.0.113.x; 32 keeps it whole; 0 ignores it.",
+        "Bits of an IPv4 address kept before it is used at all (for the visitor hash and the country). 24 turns "
+        "203.0.113.7 into 203.0.113.0; 32 keeps it whole; 0 ignores it.",
         _between(0, 32),
     )
-    ipv6_prefix: int = _opt(48, "Bits of an IPv6 address kept before it is used at all; 128 keeps it whole.", _between(0, 128))
+    ipv6_prefix: int = _opt(
+        48, "Bits of an IPv6 address kept before it is used at all; 128 keeps it whole.", _between(0, 128)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +311,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
                 values[f.name] = _coerce(kind, value, from_env)
             except ValueError:
                 raise ConfigError(
-                    f"{section}.{f.name} = {value!r} ({source}) must be {_describe(kind)}; "
-                    f"the default is {f.default!r}"
+                    f"{section}.{f.name} = {value!r} ({source}) must be {_describe(kind)}; the default is {f.default!r}"
                 ) from None
             _check(section, f, values[f.name], source)
         built[section] = cls(**values)

@@ -15,13 +15,24 @@ from functools import lru_cache
 
 import ua_parser_rs
 from crawleruseragents import CRAWLER_USER_AGENTS_DATA
-from ua_parser import Domain, Result, load_lazy_builtins
+from ua_parser import DefaultedResult, Domain, load_lazy_builtins
 from ua_parser.regex import Resolver
 from user_agents import parsers as ua_classes
 
 # Automation that announces itself without being in the crawler list.
-HEADLESS_MARKERS = ("HeadlessChrome", "PhantomJS", "Headless", "Lighthouse", "Puppeteer", "Playwright",
-                    "Selenium", "webdriver", "Cypress", "SlimerJS", "HtmlUnit")
+HEADLESS_MARKERS = (
+    "HeadlessChrome",
+    "PhantomJS",
+    "Headless",
+    "Lighthouse",
+    "Puppeteer",
+    "Playwright",
+    "Selenium",
+    "webdriver",
+    "Cypress",
+    "SlimerJS",
+    "HtmlUnit",
+)
 
 BROWSER_NAMES = {
     "Chrome Mobile": "Chrome",
@@ -59,13 +70,15 @@ class DeviceDetector:
         self._crawlers = ua_parser_rs.UserAgentExtractor(
             [(entry["pattern"], "bot", None, None, None, None) for entry in CRAWLER_USER_AGENTS_DATA]
         )
-        self.detect: Callable[[str], Device] = lru_cache(maxsize=cache_size)(self._detect) if cache_size else self._detect
+        self.detect: Callable[[str], Device] = (
+            lru_cache(maxsize=cache_size)(self._detect) if cache_size else self._detect
+        )
 
     def is_crawler(self, ua: str) -> bool:
         return not ua.strip() or self._crawlers.extract(ua) is not None or any(m in ua for m in HEADLESS_MARKERS)
 
     def _detect(self, ua: str) -> Device:
-        parsed = self._resolver(ua, Domain.ALL).complete()
+        parsed = self._resolver(ua, Domain.ALL).complete().with_defaults()
         kind = _classify(ua, parsed)
         browser = BROWSER_NAMES.get(parsed.user_agent.family, parsed.user_agent.family)
         os_name = OS_NAMES.get(parsed.os.family, parsed.os.family)
@@ -79,14 +92,14 @@ class DeviceDetector:
         )
 
 
-def _os_version(os_name: str, parsed: Result) -> str:
+def _os_version(os_name: str, parsed: DefaultedResult) -> str:
     major = parsed.os.major or ""
     if os_name == "macOS" and major == "10" and parsed.os.minor:
         return f"10.{parsed.os.minor}"  # 10.9 ... 10.15 are distinct releases
     return major
 
 
-def _classify(ua: str, parsed: Result) -> str:
+def _classify(ua: str, parsed: DefaultedResult) -> str:
     """desktop, mobile, tablet or bot, with the rules of the `user-agents` package over the fast parse."""
     agent = ua_classes.UserAgent.__new__(ua_classes.UserAgent)
     agent.ua_string = ua

@@ -48,7 +48,6 @@ class Event:
     engaged_ms: int | None
 
 
-
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))
 row = attrgetter(*COLUMNS)
 """The event as a tuple in COLUMNS order, for parameter binding (a C-level getter: cheap per event)."""

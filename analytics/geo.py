@@ -37,7 +37,7 @@ class GeoLocator:
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             raise ConfigError(
                 f"geoip.database = {str(path)!r} cannot be opened as a MaxMind database ({exc}); "
-                "fix the path or set it to \"\" to run without locations"
+                'fix the path or set it to "" to run without locations'
             ) from None
         self.description = f"{self._reader.metadata().database_type} ({path.name})"
         self._regions = regions

@@ -40,6 +40,10 @@ def page(url: SplitResult, hash_mode: bool = False) -> Page:
     return Page(
         hostname(url),
         path,
-        *(found.get(key, "") for key in UTM_KEYS),
+        utm_source=found.get("utm_source", ""),
+        utm_medium=found.get("utm_medium", ""),
+        utm_campaign=found.get("utm_campaign", ""),
+        utm_content=found.get("utm_content", ""),
+        utm_term=found.get("utm_term", ""),
         ref=found.get("ref") or found.get("source", ""),
     )

@@ -89,15 +89,40 @@ ALIASES: dict[str, str] = {
 }
 
 # A short list of long-lived referrer-spam domains; operators add more with ingest.spam_referrers.
-SPAM_DOMAINS = frozenset({
-    "semalt.com", "semalt.semalt.com", "buttons-for-website.com", "buttons-for-your-website.com",
-    "darodar.com", "ilovevitaly.com", "ilovevitaly.ru", "priceg.com", "blackhatworth.com",
-    "hulfingtonpost.com", "best-seo-offer.com", "best-seo-solution.com", "free-share-buttons.com",
-    "get-free-traffic-now.com", "social-buttons.com", "simple-share-buttons.com", "trafficmonetize.org",
-    "4webmasters.org", "floating-share-buttons.com", "free-social-buttons.com", "event-tracking.com",
-    "googlsucks.com", "theguardlan.com", "100dollars-seo.com", "success-seo.com", "seo-platform.com",
-    "video--production.com", "rank-checker.online", "site-auditor.online", "traffic2money.com",
-})
+SPAM_DOMAINS = frozenset(
+    {
+        "semalt.com",
+        "semalt.semalt.com",
+        "buttons-for-website.com",
+        "buttons-for-your-website.com",
+        "darodar.com",
+        "ilovevitaly.com",
+        "ilovevitaly.ru",
+        "priceg.com",
+        "blackhatworth.com",
+        "hulfingtonpost.com",
+        "best-seo-offer.com",
+        "best-seo-solution.com",
+        "free-share-buttons.com",
+        "get-free-traffic-now.com",
+        "social-buttons.com",
+        "simple-share-buttons.com",
+        "trafficmonetize.org",
+        "4webmasters.org",
+        "floating-share-buttons.com",
+        "free-social-buttons.com",
+        "event-tracking.com",
+        "googlsucks.com",
+        "theguardlan.com",
+        "100dollars-seo.com",
+        "success-seo.com",
+        "seo-platform.com",
+        "video--production.com",
+        "rank-checker.online",
+        "site-auditor.online",
+        "traffic2money.com",
+    }
+)
 
 
 def host(referrer: SplitResult) -> str:
@@ -127,7 +152,7 @@ def known_name(name: str) -> str | None:
 
 
 def is_self(name: str, page_host: str, site_domain: str) -> bool:
-    return name == page_host or name == site_domain or name.endswith("." + site_domain)
+    return name in (page_host, site_domain) or name.endswith("." + site_domain)
 
 
 def is_spam(name: str, extra: frozenset[str] = frozenset()) -> bool:

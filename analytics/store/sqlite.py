@@ -7,6 +7,7 @@ behind a batch.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import sqlite3
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -31,13 +33,14 @@ ROWS_PER_STATEMENT = MAX_PARAMETERS // len(COLUMNS)
 @lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
     one = f"({SQLITE.params(len(COLUMNS))})"
-    return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)
+    # Only column names and placeholders are formatted in; values are always bound.
+    return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)  # noqa: S608
 
 
-def _site(r: sqlite3.Row | tuple[object, ...]) -> Site:
+def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
     id_, domain, tz, hosts, ips, paths = r
     return Site(
-        int(id_),  # type: ignore[call-overload]
+        int(id_),
         str(domain),
         str(tz),
         tuple(json.loads(str(hosts))),
@@ -47,10 +50,8 @@ def _site(r: sqlite3.Row | tuple[object, ...]) -> Site:
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
-    try:
+    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (e.g. after SQLITE_FULL)
         await conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass  # SQLite already rolled the transaction back (e.g. after SQLITE_FULL)
 
 
 class SQLiteStore:
@@ -119,7 +120,8 @@ class SQLiteStore:
                     for statement in SQLITE.migration(migration.sql):
                         await self.admin.execute(statement)
                     await self.admin.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (migration.version, migration.name)
+                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                        (migration.version, migration.name),
                     )
                     await self.admin.execute("COMMIT")
                 except BaseException:
@@ -155,13 +157,20 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot add site {settings.domain}: {exc}") from None
         assert cur.lastrowid is not None
-        return Site(cur.lastrowid, settings.domain, settings.timezone, settings.allowed_hostnames,
-                    settings.excluded_ips, settings.excluded_paths)
+        return Site(
+            cur.lastrowid,
+            settings.domain,
+            settings.timezone,
+            settings.allowed_hostnames,
+            settings.excluded_ips,
+            settings.excluded_paths,
+        )
 
     async def list_sites(self) -> list[Site]:
         try:
             async with self.admin.execute(
-                "SELECT id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths FROM sites ORDER BY domain"
+                "SELECT id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths "
+                "FROM sites ORDER BY domain"
             ) as cur:
                 return [_site(tuple(r)) for r in await cur.fetchall()]
         except sqlite3.Error as exc:
@@ -225,8 +234,11 @@ class SQLiteStore:
             raise StoreError(f"writing {len(rows)} events failed: {exc}") from None
 
     async def count_events(self, site_id: int | None = None) -> int:
-        sql, args = ("SELECT COUNT(*) FROM events", ()) if site_id is None else (
-            "SELECT COUNT(*) FROM events WHERE site_id = ?", (site_id,))
+        sql, args = (
+            ("SELECT COUNT(*) FROM events", ())
+            if site_id is None
+            else ("SELECT COUNT(*) FROM events WHERE site_id = ?", (site_id,))
+        )
         try:
             async with self.admin.execute(sql, args) as cur:
                 found = await cur.fetchone()

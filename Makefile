@@ -1,0 +1,39 @@
+# Quick start:  make run   (install and serve on http://127.0.0.1:8000 with the embedded SQLite store)
+#               make test  (install the test tools and run lint, type check and the whole suite)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest test-slow bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/analytics migrate
+	$(BIN)/analytics serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check analytics tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy analytics
+
+pytest: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+test: lint typecheck pytest
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

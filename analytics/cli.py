@@ -1,0 +1,223 @@
+"""The `analytics` command: serve, migrate, and manage sites. Errors are one line on stderr and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from analytics import __version__
+from analytics.config import Config, load
+from analytics.errors import AnalyticsError, ConfigError
+from analytics.sites import SiteSettings, check_settings
+from analytics.store import Store, open_store
+
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("ANALYTICS_CONFIG")
+    if path:
+        return load(Path(path))
+    return load(DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+
+
+async def _with_store(config: Config, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    store = open_store(config.database)
+    await store.open()
+    try:
+        await store.migrate()
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.host is not None:
+        config = config.replace("server", host=args.host)
+    if args.port is not None:
+        config = config.replace("server", port=args.port)
+
+    async def migrate(store: Store) -> None:
+        return None
+
+    asyncio.run(_with_store(config, migrate))  # a database problem is reported here, in one line
+    from analytics.server import serve  # uvicorn is imported only when serving
+
+    serve(config)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work() -> list[str]:
+        store = open_store(config.database)
+        await store.open()
+        try:
+            return [f"{m.version:04d} {m.name}" for m in await store.migrate()]
+        finally:
+            await store.close()
+
+    applied = asyncio.run(work())
+    print("\n".join(f"applied {m}" for m in applied) if applied else "the database is up to date")
+    return 0
+
+
+def cmd_site_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        settings = check_settings(
+            SiteSettings(
+                args.domain, args.timezone, tuple(args.allow_host), tuple(args.exclude_ip), tuple(args.exclude_path)
+            )
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    site = asyncio.run(_with_store(config, lambda s: s.add_site(settings, int(time.time() * 1000))))
+    hosts = ", ".join(site.allowed_hostnames) or f"{site.domain} and its subdomains"
+    print(f"added {site.domain} (time zone {site.timezone}; events accepted from {hosts})")
+    return 0
+
+
+def cmd_site_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    sites = asyncio.run(_with_store(config, lambda s: s.list_sites()))
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "domain": s.domain,
+                        "timezone": s.timezone,
+                        "allowed_hostnames": list(s.allowed_hostnames),
+                        "excluded_ips": list(s.excluded_ips),
+                        "excluded_paths": list(s.excluded_paths),
+                    }
+                    for s in sites
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not sites:
+        print("no sites yet; add one with: analytics site add example.com")
+        return 0
+    width = max(len(s.domain) for s in sites)
+    for s in sites:
+        extra = []
+        if s.allowed_hostnames:
+            extra.append("hosts " + ",".join(s.allowed_hostnames))
+        if s.excluded_ips:
+            extra.append("excluding IPs " + ",".join(s.excluded_ips))
+        if s.excluded_paths:
+            extra.append("excluding paths " + ",".join(s.excluded_paths))
+        print(f"{s.domain:<{width}}  {s.timezone}" + ("  " + "; ".join(extra) if extra else ""))
+    return 0
+
+
+def cmd_site_remove(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AnalyticsError(f"removing {args.domain} deletes all its data; add --yes to confirm")
+        answer = input(f"Remove {args.domain} and delete all its data? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+    site, events = asyncio.run(_with_store(config, lambda s: s.remove_site(args.domain.strip().lower())))
+    print(f"removed {site.domain} and {events} stored events")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="analytics",
+        description="Privacy-first web analytics server: cookieless, no IPs or User-Agents stored.",
+        epilog="Configuration: config.toml in the working directory (or --config / ANALYTICS_CONFIG), "
+        "overridden by ANALYTICS_<SECTION>_<KEY> environment variables.",
+    )
+    top.add_argument("--version", action="version", version=f"analytics {__version__}")
+    top.add_argument("--config", metavar="PATH", help="configuration file (default: ./config.toml if present)")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="apply migrations and serve the ingest endpoint",
+        description="Apply pending migrations, then serve HTTP until SIGTERM or Ctrl-C; "
+        "queued events are committed before exit.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: server.port, 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply the numbered SQL migrations not yet applied (serve does it too).",
+    )
+    migrate.set_defaults(run=cmd_migrate)
+
+    site = commands.add_parser("site", help="add, list or remove sites", description="Manage the tracked sites.")
+    site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    add = site_commands.add_parser(
+        "add", help="register a site", description="Register a site; events naming this domain are counted from now on."
+    )
+    add.add_argument("domain", help="the site's domain, e.g. example.com (what the tracker sends as data-domain)")
+    add.add_argument("--timezone", default="UTC", help="IANA time zone for days and hours in reports (default: UTC)")
+    add.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="hostname events may come from; * is a wildcard; repeat for several "
+        "(default: the domain and its subdomains)",
+    )
+    add.add_argument(
+        "--exclude-ip",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="address or CIDR network whose visits are not counted (e.g. your office); repeatable",
+    )
+    add.add_argument(
+        "--exclude-path",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="page paths not counted, e.g. '/admin/*'; repeatable",
+    )
+    add.set_defaults(run=cmd_site_add)
+    lst = site_commands.add_parser("list", help="list sites", description="List the registered sites.")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(run=cmd_site_list)
+    remove = site_commands.add_parser(
+        "remove", help="remove a site and its data", description="Remove a site and delete every event stored for it."
+    )
+    remove.add_argument("domain")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.set_defaults(run=cmd_site_remove)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except AnalyticsError as exc:
+        print(f"analytics: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""`POST /api/event`: a plain ASGI callable, because it runs for every pageview and Starlette's request object,
+body buffering and response classes cost more than the whole pipeline behind them.
+
+Answers: 202 accepted (after the commit), 202 + `X-Analytics-Dropped` for events we chose not to count, 400 /
+413 / 415 with a JSON body naming the problem, 405 for other methods, 503 + `Retry-After` when the store
+cannot take the event. Nothing the client sends can make it answer 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from starlette.types import Receive, Scope, Send
+
+from analytics import privacy
+from analytics.beacon import Beacon, Rejection, parse
+from analytics.errors import StoreError, Unavailable
+from analytics.events import Event
+from analytics.ingest import Client, Drop, signal_drop
+from analytics.privacy import IPNetwork
+
+if TYPE_CHECKING:
+    from analytics.app import Services
+
+log = logging.getLogger("analytics.ingest")
+
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"X-Analytics-Dropped, Retry-After"),
+]
+_PREFLIGHT = [
+    *_CORS,
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"Content-Type"),
+    (b"access-control-max-age", b"86400"),
+    (b"content-length", b"0"),
+]
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_JSON = (b"content-type", b"application/json")
+
+
+class IngestEndpoint:
+    def __init__(self, services: Services, trusted: Sequence[IPNetwork], clock: Callable[[], datetime]) -> None:
+        self.services = services
+        self.trusted = tuple(trusted)
+        self.clock = clock
+        self.max_body = services.config.ingest.max_body_bytes
+        self.retry_after = str(services.config.ingest.retry_after_seconds).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if method != "POST":
+            await _reply(
+                send, 405, {"error": f"{method} is not allowed; send events with POST"}, [(b"allow", b"POST, OPTIONS")]
+            )
+            return
+
+        content_type = forwarded = None
+        user_agent = b""
+        gpc = dnt = False
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1") if forwarded is None else f"{forwarded},{value.decode('latin-1')}"
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else -1
+            elif name == b"sec-gpc":
+                gpc = value.strip() == b"1"
+            elif name == b"dnt":
+                dnt = value.strip() == b"1"
+        if length > self.max_body:
+            await _reject(send, Rejection(413, "body", f"is {length} bytes; the limit is {self.max_body}"))
+            return
+
+        body = await self._read(receive)
+        if body is None:
+            return  # the client went away
+        if len(body) > self.max_body:
+            await _reject(send, Rejection(413, "body", f"is larger than {self.max_body} bytes"))
+            return
+        beacon = parse(body, content_type)
+        if isinstance(beacon, Rejection):
+            await _reject(send, beacon)
+            return
+
+        peer = scope.get("client")
+        client = Client(privacy.client_ip(peer[0] if peer else None, forwarded, self.trusted), user_agent, gpc, dnt)
+        try:
+            result = await self._events(beacon, client)
+        except StoreError as exc:
+            log.error("ingest could not read sites or salts: %s", exc)
+            await _reply(
+                send, 503, {"error": "the database is unavailable; retry later"}, [(b"retry-after", self.retry_after)]
+            )
+            return
+        if isinstance(result, Drop):
+            await _reply(send, 202, None, [(b"x-analytics-dropped", result.value.encode())])
+            return
+        try:
+            await self.services.writer.submit(result)
+        except Unavailable as exc:
+            await _reply(send, 503, {"error": f"{exc}; retry later"}, [(b"retry-after", self.retry_after)])
+            return
+        await _reply(send, 202, None)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return b"x" * size  # enough for the caller to answer 413; the rest is not read
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _events(self, beacon: Beacon, client: Client) -> list[Event] | Drop:
+        """The events to store (one per known site the beacon names), or the reason none is stored."""
+        services = self.services
+        drop = signal_drop(client, services.pipeline.signals)
+        if drop is not None:
+            return drop
+        events: list[Event] = []
+        first_drop: Drop | None = None
+        now = self.clock()
+        for domain in beacon.domains:
+            rules = services.registry.get(domain) or await services.registry.lookup(domain)
+            if rules is None:
+                first_drop = first_drop or Drop.UNKNOWN_SITE
+                continue
+            candidate = services.pipeline.candidate(beacon, client, rules)
+            drop = services.pipeline.gate(candidate)
+            if drop is not None:
+                first_drop = first_drop or drop
+                continue
+            event = services.pipeline.event(candidate, now)
+            if event is None:  # first event of a new UTC day in this process: load or create its salt
+                await services.salts.ensure(now.astimezone(UTC).date())
+                event = services.pipeline.event(candidate, now)
+                assert event is not None
+            events.append(event)
+        if not events:
+            assert first_drop is not None
+            return first_drop
+        return events
+
+
+async def _reply(
+    send: Send, status: int, payload: dict[str, str] | None, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = b"ok" if payload is None else json.dumps(payload).encode()
+    headers = [*_CORS, _TEXT if payload is None else _JSON, (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _reject(send: Send, rejection: Rejection) -> None:
+    await _reply(send, rejection.status, rejection.body())
