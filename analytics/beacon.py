@@ -99,30 +99,31 @@ def parse(body: bytes, content_type: str | None) -> Beacon | Rejection:
         return invalid.rejection
 
 
-def _get(data: dict[str, Any], field: str) -> Any:
+def _find(data: dict[str, Any], field: str) -> tuple[str, Any]:
+    """(the key the client used, its value); errors name the key as sent, long or short."""
     for key in _KEYS[field]:
         if key in data:
-            return data[key]
-    return None
+            return key, data[key]
+    return _KEYS[field][0], None
 
 
 def _beacon(data: dict[str, Any]) -> Beacon:
     name = _text(data, "name", MAX_NAME, required=True).strip()
     if not name:
-        raise _Invalid("name", "must not be blank")
-    url = _url("url", _text(data, "url", MAX_URL, required=True))
+        raise _Invalid(_find(data, "name")[0], "must not be blank")
+    url = _url(_find(data, "url")[0], _text(data, "url", MAX_URL, required=True))
     domain_text = _text(data, "domain", MAX_DOMAIN, required=True)
     domains = tuple(dict.fromkeys(d for d in (normalize_domain(p) for p in domain_text.split(",")) if d))
     if not domains:
-        raise _Invalid("domain", 'must name the site, e.g. "example.com"')
+        raise _Invalid(_find(data, "domain")[0], 'must name the site, e.g. "example.com"')
     referrer_text = _text(data, "referrer", MAX_URL)
     return Beacon(
         name=name,
         url=url,
         domains=domains,
-        referrer=_url("referrer", referrer_text) if referrer_text else None,
-        props=_props(_get(data, "props")),
-        revenue=_revenue(_get(data, "revenue")),
+        referrer=_url(_find(data, "referrer")[0], referrer_text) if referrer_text else None,
+        props=_props(*_find(data, "props")),
+        revenue=_revenue(*_find(data, "revenue")),
         interactive=_flag(data, "interactive", default=True),
         hash_mode=_flag(data, "hash", default=False),
         screen_width=_integer(data, "screen_width", 0, 100_000),
@@ -138,15 +139,15 @@ def normalize_domain(text: str) -> str:
 
 
 def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) -> str:
-    value = _get(data, field)
+    key, value = _find(data, field)
     if value is None:
         if required:
-            raise _Invalid(field, f"is required ({' or '.join(repr(k) for k in _KEYS[field])})")
+            raise _Invalid(key, f"is required (as {' or '.join(repr(k) for k in _KEYS[field])})")
         return ""
     if not isinstance(value, str):
-        raise _Invalid(field, "must be a string")
+        raise _Invalid(key, "must be a string")
     if len(value) > limit:
-        raise _Invalid(field, f"is {len(value)} characters long; the limit is {limit}", 413)
+        raise _Invalid(key, f"is {len(value)} characters long; the limit is {limit}", 413)
     return value
 
 
@@ -177,79 +178,79 @@ def _scalar(field: str, value: Any) -> str:
     raise _Invalid(field, "values must be strings, numbers or booleans")
 
 
-def _props(value: Any) -> tuple[tuple[str, str], ...]:
+def _props(field: str, value: Any) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if isinstance(value, str):  # older Plausible scripts send `m` as a JSON-encoded string
         try:
             value = json.loads(value) if value.strip() else {}
         except (ValueError, RecursionError):
-            raise _Invalid("props", "must be a JSON object") from None
+            raise _Invalid(field, "must be a JSON object") from None
     if not isinstance(value, dict):
-        raise _Invalid("props", "must be an object of key/value pairs")
+        raise _Invalid(field, "must be an object of key/value pairs")
     if len(value) > MAX_PROPS:
-        raise _Invalid("props", f"has {len(value)} properties; the limit is {MAX_PROPS}", 413)
+        raise _Invalid(field, f"has {len(value)} properties; the limit is {MAX_PROPS}", 413)
     props: list[tuple[str, str]] = []
     for key, raw in value.items():
         if raw is None:
             continue
         key = key.strip()
         if not key:
-            raise _Invalid("props", "keys must not be blank")
+            raise _Invalid(field, "keys must not be blank")
         if len(key) > MAX_PROP_KEY:
-            raise _Invalid("props", f"key {key[:40]!r}... is longer than {MAX_PROP_KEY} characters", 413)
-        text = _scalar(f"props.{key}", raw)
+            raise _Invalid(field, f"key {key[:40]!r}... is longer than {MAX_PROP_KEY} characters", 413)
+        text = _scalar(f"{field}.{key}", raw)
         if len(text) > MAX_PROP_VALUE:
-            raise _Invalid(f"props.{key}", f"is longer than {MAX_PROP_VALUE} characters", 413)
+            raise _Invalid(f"{field}.{key}", f"is longer than {MAX_PROP_VALUE} characters", 413)
         if text:
             props.append((key, text))
     return tuple(sorted(props))
 
 
-def _revenue(value: Any) -> Revenue | None:
+def _revenue(field: str, value: Any) -> Revenue | None:
     if value is None:
         return None
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):
-            raise _Invalid("revenue", 'must be an object {"amount": ..., "currency": "EUR"}') from None
+            raise _Invalid(field, 'must be an object {"amount": ..., "currency": "EUR"}') from None
     if not isinstance(value, dict):
-        raise _Invalid("revenue", 'must be an object {"amount": ..., "currency": "EUR"}')
+        raise _Invalid(field, 'must be an object {"amount": ..., "currency": "EUR"}')
     currency = value.get("currency")
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isalpha()):
-        raise _Invalid("revenue.currency", 'must be a three-letter ISO 4217 code such as "EUR"')
+        raise _Invalid(f"{field}.currency", 'must be a three-letter ISO 4217 code such as "EUR"')
     amount = value.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-        raise _Invalid("revenue.amount", "must be a number or a decimal string")
+        raise _Invalid(f"{field}.amount", "must be a number or a decimal string")
     try:
         decimal = Decimal(str(amount).strip())
     except InvalidOperation:
-        raise _Invalid("revenue.amount", "must be a number or a decimal string") from None
+        raise _Invalid(f"{field}.amount", "must be a number or a decimal string") from None
     if not decimal.is_finite() or abs(decimal) >= Decimal(10) ** 12:
-        raise _Invalid("revenue.amount", "must be a finite amount below 10^12")
+        raise _Invalid(f"{field}.amount", "must be a finite amount below 10^12")
     return Revenue(int((decimal * 1_000_000).to_integral_value()), currency.upper())
 
 
 def _flag(data: dict[str, Any], field: str, default: bool) -> bool:
-    value = _get(data, field)
+    key, value = _find(data, field)
     if value is None:
         return default
     if isinstance(value, bool):
         return value
-    if value in (0, 1):
+    if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise _Invalid(field, "must be true or false")
+    raise _Invalid(key, "must be true or false")
 
 
 def _integer(data: dict[str, Any], field: str, low: int, high: int) -> int | None:
-    value = _get(data, field)
+    key, value = _find(data, field)
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid(field, "must be a whole number")
+        raise _Invalid(key, "must be a whole number")
     if not low <= value <= high:
-        raise _Invalid(field, f"must be between {low} and {high}")
+        raise _Invalid(key, f"must be between {low} and {high}")
     return value

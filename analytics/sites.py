@@ -99,8 +99,14 @@ class SiteRules:
 class SiteRegistry:
     """Domain → rules, shared by the requests of one process."""
 
-    def __init__(self, load: Callable[[], Awaitable[list[Site]]], refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[list[Site]]],
+        refresh_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._load = load
+        self.monotonic = monotonic
         self._refresh_seconds = refresh_seconds
         self._by_domain: dict[str, SiteRules] = {}
         self._loaded_at = float("-inf")
@@ -111,16 +117,16 @@ class SiteRegistry:
 
     @property
     def stale(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self._refresh_seconds
+        return self.monotonic() - self._loaded_at >= self._refresh_seconds
 
     async def refresh(self, min_age: float = 0.0) -> None:
         """Re-reads the sites unless that happened less than `min_age` seconds ago; concurrent calls share one read."""
         async with self._lock:
-            if time.monotonic() - self._loaded_at < min_age:
+            if self.monotonic() - self._loaded_at < min_age:
                 return
             sites = await self._load()
             self._by_domain = {s.domain: SiteRules.of(s) for s in sites}
-            self._loaded_at = time.monotonic()
+            self._loaded_at = self.monotonic()
 
     async def lookup(self, domain: str) -> SiteRules | None:
         """The site for a domain; an unknown one triggers a re-read at most once a second."""

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from analytics.app import Services, create_app
+from analytics.config import Config
+from analytics.sites import SiteSettings
+from analytics.store import SQLiteStore, Store
+
+DATA = Path(__file__).parent / "data"
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1 Mobile/15E148 Safari/604.1"
+)
+
+
+class Clock:
+    """A controllable clock for the app: tests move time instead of sleeping."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config().replace("database", url=f"sqlite:///{tmp_path}/data/analytics.db")
+
+
+@dataclass
+class Harness:
+    app: Starlette
+    client: httpx.AsyncClient
+    clock: Clock
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    async def add_site(self, domain: str = "example.com", **settings: Any) -> None:
+        await self.store.add_site(SiteSettings(domain, **settings), 0)
+        await self.services.registry.refresh()
+
+    async def send(self, body: Any = None, *, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        merged = {"User-Agent": CHROME_UA, "X-Forwarded-For": "193.51.24.77"}
+        merged.update(headers or {})
+        if body is not None and not isinstance(body, bytes | str):
+            kwargs["json"] = body
+        elif body is not None:
+            kwargs["content"] = body
+        return await self.client.post("/api/event", headers=merged, **kwargs)
+
+    async def rows(self, sql: str = "SELECT * FROM events ORDER BY ts, rowid") -> list[dict[str, Any]]:
+        store = self.store
+        assert isinstance(store, SQLiteStore)
+        async with store.admin.execute(sql) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+
+def pageview(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "pageview", "url": "https://example.com/pricing", "domain": "example.com"}
+    body.update(fields)
+    return body
+
+
+async def start(config: Config, clock: Clock) -> AsyncIterator[Harness]:
+    app = create_app(config, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://analytics.test") as client:
+            yield Harness(app, client, clock)
+
+
+@pytest.fixture
+async def harness(config: Config, clock: Clock) -> AsyncIterator[Harness]:
+    async for h in start(config, clock):
+        await h.add_site()
+        yield h
