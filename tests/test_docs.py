@@ -1,0 +1,44 @@
+"""The docs cannot drift: every option is in config.toml and the README, and the README's commands exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from analytics.cli import parser
+from analytics.config import options
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+CONFIG = (ROOT / "config.toml").read_text()
+
+
+def test_every_option_is_documented_in_config_toml_with_its_environment_variable() -> None:
+    for option in options():
+        assert re.search(rf"^{option.key} = ", CONFIG.split(f"[{option.section}]")[1], re.M), option.key
+        assert option.env in CONFIG
+
+
+def test_every_option_is_in_the_readme() -> None:
+    for option in options():
+        assert f"{option.section}.{option.key}" in README, f"{option.section}.{option.key} missing from README"
+
+
+def test_readme_quick_start_commands_are_the_makefile_targets() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "make run" in README and "make test" in README
+    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_cli_command_is_in_the_readme() -> None:
+    for command in ("serve", "migrate", "site add", "site list", "site remove"):
+        assert f"analytics {command}" in README
+    assert parser().prog == "analytics"
+
+
+def test_every_drop_reason_is_in_the_readme() -> None:
+    from analytics.ingest import Drop
+
+    for reason in Drop:
+        assert f"`{reason.value}`" in README

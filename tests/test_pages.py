@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from analytics.pages import Page, page
+
+
+@pytest.mark.parametrize(
+    ("url", "hash_mode", "expected"),
+    [
+        ("https://example.com", False, Page("example.com", "/")),
+        ("https://www.Example.com/Pricing/", False, Page("example.com", "/Pricing/")),
+        ("https://example.com/a?id=42&email=x@y.z", False, Page("example.com", "/a")),
+        ("https://example.com/a#section", False, Page("example.com", "/a")),
+        ("https://example.com/#/settings", True, Page("example.com", "/#/settings")),
+        ("https://example.com/a", True, Page("example.com", "/a")),
+        (
+            "https://example.com/?utm_source=news&UTM_MEDIUM=email&utm_campaign=spring+sale&utm_content=a&utm_term=b&x=1",
+            False,
+            Page("example.com", "/", "news", "email", "spring sale", "a", "b"),
+        ),
+        ("https://example.com/?utm_source=first&utm_source=second", False, Page("example.com", "/", "first")),
+        ("https://example.com/?ref=producthunt", False, Page("example.com", "/", ref="producthunt")),
+        ("https://example.com/?source=hn", False, Page("example.com", "/", ref="hn")),
+        ("app://localhost/login", False, Page("localhost", "/login")),
+    ],
+)
+def test_page_keeps_path_and_utm_values_only(url: str, hash_mode: bool, expected: Page) -> None:
+    assert page(urlsplit(url), hash_mode) == expected

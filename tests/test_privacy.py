@@ -1,0 +1,135 @@
+"""The privacy core: address choice, truncation, keyed visitor hash, salt lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from ipaddress import ip_address, ip_network
+
+import pytest
+
+from analytics.privacy import Anonymizer, SaltBook, client_ip, expired_before, is_excluded, parse_ip
+
+LOOPBACK = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
+NOON = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+
+
+def anonymizer(v4: int = 24, v6: int = 48, days: dict[date, bytes] | None = None) -> Anonymizer:
+    async def load(day: date, candidate: bytes) -> bytes:
+        return candidate
+
+    book = SaltBook(load)
+    for day, salt in (days or {NOON.date(): b"s" * 32}).items():
+        book.remember(day, salt)
+    return Anonymizer(v4, v6, book)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("203.0.113.9", None, "203.0.113.9"),
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # not a trusted proxy: header ignored
+        ("127.0.0.1", "198.51.100.1", "198.51.100.1"),
+        ("127.0.0.1", "198.51.100.1, 127.0.0.1", "198.51.100.1"),  # two local proxy hops
+        ("127.0.0.1", "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # a client-forged left entry is not believed
+        ("127.0.0.1", "garbage", "127.0.0.1"),
+        ("::1", "2001:db8::7", "2001:db8::7"),
+        ("127.0.0.1", "::ffff:198.51.100.1", "198.51.100.1"),
+        (None, "198.51.100.1", None),
+    ],
+)
+def test_client_address_trusts_forwarded_for_only_from_proxies(peer: str | None, forwarded: str | None,
+                                                               expected: str | None) -> None:
+    found = client_ip(peer, forwarded, LOOPBACK)
+    assert (str(found) if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("v4", "v6", "ip", "expected"),
+    [
+        (24, 48, "203.0.113.77", "203.0.113.0"),
+        (16, 48, "203.0.113.77", "203.0.0.0"),
+        (32, 128, "203.0.113.77", "203.0.113.77"),
+        (0, 0, "203.0.113.77", "0.0.0.0"),
+        (24, 48, "2001:db8:abcd:1234:5678::1", "2001:db8:abcd::"),
+        (24, 128, "2001:db8:abcd:1234:5678::1", "2001:db8:abcd:1234:5678::1"),
+    ],
+)
+def test_truncation(v4: int, v6: int, ip: str, expected: str) -> None:
+    assert str(anonymizer(v4, v6).truncate(ip_address(ip))) == expected
+
+
+def vid(a: Anonymizer, site: int, ip: str | None, ua: bytes, now: datetime = NOON) -> int:
+    identity = a.identify(site, ip_address(ip) if ip else None, ua, now)
+    assert identity is not None
+    return identity.visitor_id
+
+
+def test_visitor_id_is_64_bits_and_depends_on_site_network_agent_and_salt() -> None:
+    a = anonymizer()
+    base = vid(a, 1, "203.0.113.7", b"UA")
+    assert -(2**63) <= base < 2**63
+    assert vid(a, 1, "203.0.113.200", b"UA") == base  # same /24
+    assert vid(a, 2, "203.0.113.7", b"UA") != base
+    assert vid(a, 1, "203.0.114.7", b"UA") != base
+    assert vid(a, 1, "203.0.113.7", b"UA2") != base
+    assert vid(anonymizer(days={NOON.date(): b"t" * 32}), 1, "203.0.113.7", b"UA") != base
+
+
+def test_fields_are_delimited_so_boundaries_cannot_be_shifted() -> None:
+    a = anonymizer(32, 128)
+    # Same bytes if the fields were simply concatenated: the address ends where the UA begins.
+    assert vid(a, 1, "1.2.3.4", b"5UA") != vid(a, 1, "1.2.3.45", b"UA")
+    assert vid(a, 1, None, b"UA") != vid(a, 1, "0.0.0.0", b"UA")
+
+
+def test_without_todays_salt_no_identity_is_made() -> None:
+    assert anonymizer().identify(1, ip_address("203.0.113.7"), b"UA", datetime(2026, 3, 15, 9, tzinfo=UTC)) is None
+
+
+def test_yesterdays_hash_is_computed_only_just_after_midnight() -> None:
+    yesterday, today = date(2026, 3, 14), date(2026, 3, 15)
+    a = anonymizer(days={yesterday: b"y" * 32, today: b"t" * 32})
+    before = a.identify(1, ip_address("203.0.113.7"), b"UA", datetime(2026, 3, 14, 23, 50, tzinfo=UTC))
+    after = a.identify(1, ip_address("203.0.113.7"), b"UA", datetime(2026, 3, 15, 0, 20, tzinfo=UTC))
+    later = a.identify(1, ip_address("203.0.113.7"), b"UA", datetime(2026, 3, 15, 0, 40, tzinfo=UTC))
+    assert before and after and later
+    assert after.prev_visitor_id == before.visitor_id
+    assert after.visitor_id != before.visitor_id
+    assert later.prev_visitor_id is None
+
+
+@pytest.mark.parametrize(
+    ("now", "cutoff"),
+    [
+        (datetime(2026, 3, 15, 0, 10, tzinfo=UTC), date(2026, 3, 14)),  # yesterday's salt still needed
+        (datetime(2026, 3, 15, 0, 40, tzinfo=UTC), date(2026, 3, 15)),  # no open visit can need it any more
+        (datetime(2026, 3, 15, 23, 59, tzinfo=UTC), date(2026, 3, 15)),
+    ],
+)
+def test_salts_expire_shortly_after_their_day(now: datetime, cutoff: date) -> None:
+    assert expired_before(now) == cutoff
+
+
+async def test_salt_book_asks_the_store_once_even_under_concurrency() -> None:
+    calls: list[date] = []
+
+    async def load(day: date, candidate: bytes) -> bytes:
+        calls.append(day)
+        await asyncio.sleep(0)
+        return b"stored-by-another-worker".ljust(32, b"!")
+
+    book = SaltBook(load)
+    salts = await asyncio.gather(*(book.ensure(NOON.date()) for _ in range(10)))
+    assert set(salts) == {b"stored-by-another-worker".ljust(32, b"!")}
+    assert calls == [NOON.date()]
+    book.forget_before(date(2026, 3, 15))
+    assert book.get(NOON.date()) is None
+
+
+def test_exclusion_compares_the_whole_address() -> None:
+    nets = (ip_network("198.51.100.23/32"),)
+    assert is_excluded(parse_ip("198.51.100.23"), nets)
+    assert not is_excluded(parse_ip("198.51.100.24"), nets)
+    assert not is_excluded(None, nets)
+    assert not is_excluded(parse_ip("::1"), nets)
