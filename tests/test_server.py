@@ -1,0 +1,244 @@
+"""The real server: `analytics serve` as a subprocess, spoken to over HTTP.
+
+Proves what a user relies on: nothing personal in any file the server wrote or in its logs; SIGTERM/SIGINT
+flush and exit 0; acknowledged events survive a crash (kill -9).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import DATA
+
+ANALYTICS = [sys.executable, "-m", "analytics"]
+
+# Distinctive addresses and agents: none of these strings (nor the address bytes) may reach the disk or the logs.
+IPS = ["81.2.69.142", "175.16.199.37", "2a02:ec0:dead:beef:1234:5678:9abc:def0", "2001:218:4c:d00d::77"]
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64; marker-q7z3x9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X; marker-k2w8v4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.2 Mobile/15E148 Safari/604.1",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    workdir: Path
+    log_path: Path
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+    @property
+    def log(self) -> bytes:
+        return self.log_path.read_bytes()
+
+    def rows(self) -> list[tuple[object, ...]]:
+        with sqlite3.connect(self.workdir / "data" / "analytics.db") as db:
+            return db.execute("SELECT name, pathname, source, browser, device, country, region, city, visitor_id "
+                              "FROM events ORDER BY ts").fetchall()
+
+
+def run_cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ANALYTICS, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def server_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    env.update({
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "ANALYTICS_GEOIP_DATABASE": str(DATA / "GeoLite2-City-Test.mmdb"),
+        "ANALYTICS_GEOIP_REGIONS": "true",
+        "ANALYTICS_GEOIP_CITIES": "true",
+        "ANALYTICS_SERVER_ACCESS_LOG": "true",
+        "ANALYTICS_LOG_LEVEL": "debug",
+    })
+    return env
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
+    added = run_cli(tmp_path, server_env, "site", "add", "example.com", "--timezone", "Europe/Paris")
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*ANALYTICS, "serve", "--port", str(port)], cwd=tmp_path, env=server_env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, f"http://127.0.0.1:{port}", tmp_path, log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{server.url}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
+    yield server
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def send(server: Server, ip: str, agent: str, path: str = "/", client: httpx.Client | None = None) -> httpx.Response:
+    body = {"name": "pageview", "url": f"https://example.com{path}?utm_source=newsletter", "domain": "example.com",
+            "referrer": "https://news.ycombinator.com/item?id=1"}
+    post = (client or httpx).post  # type: ignore[attr-defined]
+    return post(f"{server.url}/api/event", json=body,  # type: ignore[no-any-return]
+                headers={"User-Agent": agent, "X-Forwarded-For": ip}, timeout=10)
+
+
+def forbidden_needles() -> dict[str, bytes]:
+    needles: dict[str, bytes] = {}
+    for ip in IPS:
+        address = ipaddress.ip_address(ip)
+        prefix = 24 if address.version == 4 else 48
+        network = ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address
+        for label, value in (("ip", address), ("truncated ip", network)):
+            needles[f"{label} {value} (text)"] = str(value).encode()
+            needles[f"{label} {value} (exploded)"] = value.exploded.encode()
+            needles[f"{label} {value} (packed)"] = value.packed
+    for agent in AGENTS:
+        needles[f"user agent {agent[:40]}"] = agent.encode()
+        marker = agent.split("marker-")[1][:6]
+        needles[f"user agent marker {marker}"] = marker.encode()
+    return needles
+
+
+def scan(files: list[Path], needles: dict[str, bytes]) -> list[str]:
+    found = []
+    for path in files:
+        content = path.read_bytes()
+        found += [f"{name} in {path.name}" for name, needle in needles.items() if needle in content]
+    return found
+
+
+def test_no_ip_or_user_agent_reaches_any_file_or_log(server: Server) -> None:
+    for i, (ip, agent) in enumerate((ip, agent) for ip in IPS for agent in AGENTS):
+        response = send(server, ip, agent, path=f"/page/{i}")
+        assert response.status_code == 202, response.text
+    needles = forbidden_needles()
+    data = server.workdir / "data"
+    running = sorted(p for p in data.iterdir() if p.is_file())
+    assert {p.name for p in running} >= {"analytics.db", "analytics.db-wal", "analytics.db-shm"}
+    assert scan(running, needles) == []  # while running: database, WAL and shared memory
+
+    assert server.stop() == 0
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    assert scan([*files, server.log_path], needles) == []
+    assert b"POST /api/event 202" in server.log  # the access log was on, and still shows no address
+
+    rows = server.rows()
+    assert len(rows) == len(IPS) * len(AGENTS)
+    # Located from the truncated addresses: 175.16.199.0 is in the test database's /24 for Changchun,
+    # 2001:218:4c:: in its Japanese /32; 81.2.69.0 and 2a02:ec0:dead:: are in none of its networks.
+    assert sorted(r[5:8] for r in rows if r[5]) == [("CN", "CN-22", "Changchun")] * 2 + [("JP", "", "")] * 2
+    assert {r[2] for r in rows} == {"Hacker News"}
+    assert {r[4] for r in rows} == {"desktop", "mobile"}
+    assert len({r[8] for r in rows}) == len(IPS) * len(AGENTS)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_shutdown_answers_in_flight_events_flushes_and_exits_zero(server: Server, sig: signal.Signals) -> None:
+    acknowledged = 0
+
+    def burst(n: int) -> int:
+        ok = 0
+        with httpx.Client() as client:
+            for i in range(n):
+                try:
+                    if send(server, IPS[i % len(IPS)], AGENTS[i % 2], f"/b/{i}", client).status_code == 202:
+                        ok += 1
+                except httpx.TransportError:
+                    break  # the server stopped listening
+        return ok
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(burst, 200) for _ in range(4)]
+        time.sleep(0.3)
+        code = server.stop(sig)
+        acknowledged = sum(f.result() for f in futures)
+    assert code == 0, server.log.decode()
+    assert acknowledged > 0
+    assert len(server.rows()) == acknowledged  # every 202 is on disk, nothing else
+    assert b"shut down:" in server.log
+
+
+def test_acknowledged_events_survive_a_crash(server: Server) -> None:
+    for i in range(25):
+        assert send(server, IPS[i % len(IPS)], AGENTS[0], f"/c/{i}").status_code == 202
+    server.process.kill()  # SIGKILL: no flush, no checkpoint
+    server.process.wait()
+    assert len(server.rows()) == 25
+
+
+def test_cli_manages_sites_and_reports_errors_in_one_line(tmp_path: Path, server_env: dict[str, str]) -> None:
+    assert run_cli(tmp_path, server_env, "site", "list").stdout.startswith("no sites yet")
+    added = run_cli(tmp_path, server_env, "site", "add", "shop.example", "--allow-host", "*.shop.example",
+                    "--exclude-ip", "198.51.100.0/24", "--exclude-path", "/admin/*")
+    assert added.returncode == 0 and "added shop.example" in added.stdout
+    listing = run_cli(tmp_path, server_env, "site", "list")
+    assert "shop.example" in listing.stdout and "/admin/*" in listing.stdout
+    duplicate = run_cli(tmp_path, server_env, "site", "add", "shop.example")
+    assert duplicate.returncode == 1
+    assert duplicate.stderr.strip() == "analytics: error: site shop.example already exists"
+    bad_zone = run_cli(tmp_path, server_env, "site", "add", "x.example", "--timezone", "Paris")
+    assert bad_zone.returncode == 1 and len(bad_zone.stderr.strip().splitlines()) == 1
+    assert "unknown time zone 'Paris'" in bad_zone.stderr
+    unconfirmed = run_cli(tmp_path, server_env, "site", "remove", "shop.example")
+    assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
+    removed = run_cli(tmp_path, server_env, "site", "remove", "shop.example", "--yes")
+    assert removed.returncode == 0 and "removed shop.example" in removed.stdout
+    missing = run_cli(tmp_path, server_env, "site", "remove", "shop.example", "--yes")
+    assert missing.returncode == 1 and "no site shop.example" in missing.stderr
+
+
+def test_invalid_config_stops_the_server_with_one_line_naming_the_key(tmp_path: Path,
+                                                                       server_env: dict[str, str]) -> None:
+    env = {**server_env, "ANALYTICS_SERVER_PORT": "http"}
+    result = run_cli(tmp_path, env, "serve")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "analytics: error: server.port = 'http' (environment variable ANALYTICS_SERVER_PORT) must be an integer; "
+        "the default is 8000"
+    ]
+    env = {**server_env, "ANALYTICS_GEOIP_DATABASE": str(tmp_path / "missing.mmdb")}
+    result = run_cli(tmp_path, env, "serve")
+    assert result.returncode == 1 and "geoip.database" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_migrate_and_help(tmp_path: Path, server_env: dict[str, str]) -> None:
+    first = run_cli(tmp_path, server_env, "migrate")
+    assert first.returncode == 0 and "applied 0001 initial" in first.stdout
+    assert run_cli(tmp_path, server_env, "migrate").stdout.strip() == "the database is up to date"
+    for args in (["--help"], ["serve", "--help"], ["migrate", "--help"], ["site", "add", "--help"],
+                 ["site", "list", "--help"], ["site", "remove", "--help"]):
+        result = run_cli(tmp_path, server_env, *args)
+        assert result.returncode == 0 and "usage: analytics" in result.stdout
