@@ -21,7 +21,7 @@ from analytics.beacon import Beacon, Rejection, parse
 from analytics.errors import StoreError, Unavailable
 from analytics.events import Event
 from analytics.ingest import Client, Drop, signal_drop
-from analytics.privacy import IPNetwork
+from analytics.privacy import Network
 
 if TYPE_CHECKING:
     from analytics.app import Services
@@ -39,12 +39,21 @@ _PREFLIGHT = [
     (b"access-control-max-age", b"86400"),
     (b"content-length", b"0"),
 ]
+INGEST_PATH = "/api/event"
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _JSON = (b"content-type", b"application/json")
 
+# The common answer, built once.
+_ACCEPTED_START = {
+    "type": "http.response.start",
+    "status": 202,
+    "headers": [*_CORS, _TEXT, (b"content-length", b"2")],
+}
+_ACCEPTED_BODY = {"type": "http.response.body", "body": b"ok"}
+
 
 class IngestEndpoint:
-    def __init__(self, services: Services, trusted: Sequence[IPNetwork], clock: Callable[[], datetime]) -> None:
+    def __init__(self, services: Services, trusted: Sequence[Network], clock: Callable[[], datetime]) -> None:
         self.services = services
         self.trusted = tuple(trusted)
         self.clock = clock
@@ -113,7 +122,8 @@ class IngestEndpoint:
         except Unavailable as exc:
             await _reply(send, 503, {"error": f"{exc}; retry later"}, [(b"retry-after", self.retry_after)])
             return
-        await _reply(send, 202, None)
+        await send(_ACCEPTED_START)
+        await send(_ACCEPTED_BODY)
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
 import maxminddb
 
 from analytics.errors import ConfigError
+from analytics.privacy import Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +47,12 @@ class GeoLocator:
     def close(self) -> None:
         self._reader.close()
 
-    def _locate(self, address: IPv4Address | IPv6Address) -> Location:
-        if not address.is_global or address.is_multicast:
+    def _locate(self, address: Address) -> Location:
+        ip = address.as_ipaddress()
+        if not ip.is_global or ip.is_multicast:
             return NOWHERE
         try:
-            record = self._reader.get(address)
+            record = self._reader.get(ip)
         except ValueError:  # an IPv6 address in an IPv4-only database
             return NOWHERE
         return _location(record, self._regions, self._cities) if isinstance(record, dict) else NOWHERE

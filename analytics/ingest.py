@@ -17,7 +17,7 @@ from analytics.beacon import ENGAGEMENT, Beacon
 from analytics.devices import Device, DeviceDetector, screen_class
 from analytics.events import Event
 from analytics.geo import NOWHERE, GeoLocator
-from analytics.privacy import Anonymizer, IPAddress
+from analytics.privacy import Address, Anonymizer
 from analytics.sites import SiteRules
 
 
@@ -36,7 +36,7 @@ class Drop(StrEnum):
 class Client:
     """What the request says about who sent it. Only the privacy core combines `ip` and `user_agent`."""
 
-    ip: IPAddress | None
+    ip: Address | None
     user_agent: bytes
     gpc: bool = False
     dnt: bool = False

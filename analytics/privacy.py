@@ -17,13 +17,12 @@ import asyncio
 import hashlib
 import ipaddress
 import secrets
+import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from typing import NamedTuple
 
 SALT_BYTES = 32
 SESSION_TIMEOUT = timedelta(minutes=30)
@@ -32,17 +31,51 @@ SALT_GRACE = SESSION_TIMEOUT + timedelta(minutes=5)
 _PERSON = b"analytics.v1"
 
 
-def parse_ip(text: str) -> IPAddress | None:
+class Address(NamedTuple):
+    """An IP address as (4 or 6, integer value): parsed with inet_pton and masked with integer arithmetic,
+    about ten times cheaper than the `ipaddress` objects on the per-event path."""
+
+    version: int
+    value: int
+
+    @property
+    def packed(self) -> bytes:
+        return self.value.to_bytes(4 if self.version == 4 else 16, "big")
+
+    def as_ipaddress(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        return ipaddress.IPv4Address(self.value) if self.version == 4 else ipaddress.IPv6Address(self.value)
+
+
+class Network(NamedTuple):
+    version: int
+    base: int
+    mask: int
+
+    @classmethod
+    def parse(cls, text: str) -> Network:
+        """Raises ValueError for anything but an address or a CIDR network."""
+        net = ipaddress.ip_network(text.strip(), strict=False)
+        bits = net.max_prefixlen
+        return cls(net.version, int(net.network_address), _mask(bits, net.prefixlen))
+
+    def contains(self, address: Address) -> bool:
+        return address.version == self.version and address.value & self.mask == self.base
+
+
+def parse_ip(text: str) -> Address | None:
+    text = text.strip()
     try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
+        if ":" in text:
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+            if value >> 32 == 0xFFFF:  # ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket
+                return Address(4, value & 0xFFFFFFFF)
+            return Address(6, value)
+        return Address(4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
+    except (OSError, ValueError):
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> IPAddress | None:
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> Address | None:
     """The visitor's address: X-Forwarded-For is walked from the right while the hops are trusted proxies."""
     address = parse_ip(peer) if peer else None
     if address is None or not forwarded_for or not _within(address, trusted):
@@ -57,20 +90,23 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPN
     return address
 
 
-def _within(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
-    return any(address.version == n.version and address in n for n in networks)
+def _within(address: Address, networks: Sequence[Network]) -> bool:
+    for network in networks:  # noqa: SIM110 -- a plain loop: any() with a generator costs twice as much here
+        if network.contains(address):
+            return True
+    return False
 
 
-def is_excluded(address: IPAddress | None, networks: Sequence[IPNetwork]) -> bool:
+def is_excluded(address: Address | None, networks: Sequence[Network]) -> bool:
     """The one use of the whole address: does the site's operator exclude it?"""
-    return address is not None and bool(networks) and _within(address, networks)
+    return address is not None and _within(address, networks)
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
     visitor_id: int
     prev_visitor_id: int | None
-    network: IPAddress | None
+    network: Address | None
     """The truncated address, for the country lookup only."""
 
 
@@ -120,13 +156,13 @@ class Anonymizer:
         self._masks = {4: _mask(32, ipv4_prefix), 6: _mask(128, ipv6_prefix)}
         self.salts = salts
 
-    def truncate(self, address: IPAddress) -> IPAddress:
-        masked = int(address) & self._masks[address.version]
-        return ipaddress.IPv4Address(masked) if address.version == 4 else ipaddress.IPv6Address(masked)
+    def truncate(self, address: Address) -> Address:
+        return Address(address.version, address.value & self._masks[address.version])
 
-    def identify(self, site_id: int, address: IPAddress | None, user_agent: bytes, now: datetime) -> Identity | None:
+    def identify(self, site_id: int, address: Address | None, user_agent: bytes, now: datetime) -> Identity | None:
         """None when today's salt is not loaded yet: the caller awaits `salts.ensure(day)` and asks again."""
-        day = now.astimezone(UTC).date()
+        utc = now.astimezone(UTC)
+        day = utc.date()
         salt = self.salts.get(day)
         if salt is None:
             return None
@@ -134,7 +170,7 @@ class Anonymizer:
         packed = network.packed if network is not None and self._prefix[network.version] else b""
         message = struct.pack(">qB", site_id, len(packed)) + packed + user_agent
         previous = None
-        if now.astimezone(UTC) - _midnight(day) < SESSION_TIMEOUT:
+        if utc.hour == 0 and utc - _midnight(day) < SESSION_TIMEOUT:
             yesterday = self.salts.get(day - timedelta(days=1))
             previous = _hash(yesterday, message) if yesterday is not None else None
         return Identity(_hash(salt, message), previous, network)

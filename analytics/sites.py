@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.beacon import normalize_domain
+from analytics.privacy import Network
 
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
@@ -78,12 +79,12 @@ class SiteRules:
     site: Site
     _hosts: re.Pattern[str] | None = field(repr=False)
     _paths: re.Pattern[str] | None = field(repr=False)
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    networks: tuple[Network, ...] = ()
 
     @classmethod
     def of(cls, site: Site) -> SiteRules:
         hosts = tuple(normalize_domain(h) for h in site.allowed_hostnames)
-        nets = tuple(ipaddress.ip_network(n, strict=False) for n in site.excluded_ips)
+        nets = tuple(Network.parse(n) for n in site.excluded_ips)
         return cls(site, _globs(hosts), _globs(site.excluded_paths), nets)
 
     def host_allowed(self, hostname: str) -> bool:

@@ -16,21 +16,47 @@ def ok(body: object, content_type: str = "application/json") -> Beacon:
 
 
 def test_long_and_short_keys_mean_the_same() -> None:
-    long = ok({"name": "Signup", "url": "https://a.example/x", "domain": "a.example", "referrer": "https://b.example/",
-               "props": {"k": "v"}, "revenue": {"amount": 1, "currency": "USD"}, "interactive": False})
-    short = ok({"n": "Signup", "u": "https://a.example/x", "d": "a.example", "r": "https://b.example/",
-                "p": {"k": "v"}, "$": {"amount": 1, "currency": "USD"}, "i": False})
+    long = ok(
+        {
+            "name": "Signup",
+            "url": "https://a.example/x",
+            "domain": "a.example",
+            "referrer": "https://b.example/",
+            "props": {"k": "v"},
+            "revenue": {"amount": 1, "currency": "USD"},
+            "interactive": False,
+        }
+    )
+    short = ok(
+        {
+            "n": "Signup",
+            "u": "https://a.example/x",
+            "d": "a.example",
+            "r": "https://b.example/",
+            "p": {"k": "v"},
+            "$": {"amount": 1, "currency": "USD"},
+            "i": False,
+        }
+    )
     assert long == short
 
 
 def test_legacy_meta_props_as_a_json_string() -> None:
-    assert ok({"n": "x", "u": "https://a.example/", "d": "a.example", "m": '{"plan":"pro"}'}).props == (("plan", "pro"),)
+    assert ok({"n": "x", "u": "https://a.example/", "d": "a.example", "m": '{"plan":"pro"}'}).props == (
+        ("plan", "pro"),
+    )
     assert ok({"n": "x", "u": "https://a.example/", "d": "a.example", "meta": {"a": 1}}).props == (("a", "1"),)
 
 
 def test_prop_values_become_strings_and_nulls_are_dropped() -> None:
-    props = ok({"n": "x", "u": "https://a.example/", "d": "a.example",
-                "props": {"b": True, "n": 2.5, "i": 7, "none": None, "empty": ""}}).props
+    props = ok(
+        {
+            "n": "x",
+            "u": "https://a.example/",
+            "d": "a.example",
+            "props": {"b": True, "n": 2.5, "i": 7, "none": None, "empty": ""},
+        }
+    ).props
     assert props == (("b", "true"), ("i", "7"), ("n", "2.5"))
 
 

@@ -78,7 +78,9 @@ async def test_the_queue_is_bounded() -> None:
     writer = BatchWriter(store, max_events=2, interval=0.0, queue_max=3)
     writer.start()
     first = writer.submit([event(), event()])
-    while writer.waiting != 2 or writer._pending:  # until the first batch is being written (held by the gate)
+    for _ in range(100):  # let the writer take the first batch; it is then held by the gate
+        if writer.waiting == 2 and not writer._pending:
+            break
         await asyncio.sleep(0)
     second = writer.submit([event()])
     with pytest.raises(Unavailable, match="queue is full"):

@@ -26,9 +26,15 @@ def test_shipped_config_toml_states_every_default() -> None:
 def test_file_then_environment_override_defaults(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[ingest]\nspam_referrers = ["spam.example"]\n')
-    config = load(path, environ={"ANALYTICS_SERVER_PORT": "9100", "ANALYTICS_DATABASE_URL": "sqlite:////tmp/x.db",
-                                 "ANALYTICS_INGEST_RESPECT_DNT": "false",
-                                 "ANALYTICS_SERVER_TRUSTED_PROXIES": "10.0.0.0/8, ::1"})
+    config = load(
+        path,
+        environ={
+            "ANALYTICS_SERVER_PORT": "9100",
+            "ANALYTICS_DATABASE_URL": "sqlite:////tmp/x.db",
+            "ANALYTICS_INGEST_RESPECT_DNT": "false",
+            "ANALYTICS_SERVER_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+        },
+    )
     assert config.server.port == 9100
     assert config.server.host == "0.0.0.0"
     assert config.database.url == "sqlite:////tmp/x.db"
@@ -41,23 +47,24 @@ def test_file_then_environment_override_defaults(tmp_path: Path) -> None:
     ("toml", "environ", "expected"),
     [
         ("[server]\nport = 70000\n", {}, "server.port = 70000"),
-        ("[server]\nport = \"eighty\"\n", {}, "server.port = 'eighty'"),
+        ('[server]\nport = "eighty"\n', {}, "server.port = 'eighty'"),
         ("", {"ANALYTICS_SERVER_PORT": "eighty"}, "ANALYTICS_SERVER_PORT"),
         ("[server]\nprot = 80\n", {}, "unknown option server.prot"),
         ("[serveur]\nport = 80\n", {}, "unknown section [serveur]"),
         ("", {"ANALYTICS_SERVER_PROT": "80"}, "unknown environment variable ANALYTICS_SERVER_PROT"),
-        ("[database]\nurl = \"mysql://x\"\n", {}, "database.url"),
-        ("[database]\nurl = \"postgresql://localhost/a\"\n", {}, "PostgreSQL is not supported yet"),
-        ("[database]\nsqlite_synchronous = \"OFF\"\n", {}, "must be one of NORMAL, FULL, EXTRA"),
-        ("[server]\ntrusted_proxies = [\"proxy.local\"]\n", {}, "is not an IP network"),
+        ('[database]\nurl = "mysql://x"\n', {}, "database.url"),
+        ('[database]\nurl = "postgresql://localhost/a"\n', {}, "PostgreSQL is not supported yet"),
+        ('[database]\nsqlite_synchronous = "OFF"\n', {}, "must be one of NORMAL, FULL, EXTRA"),
+        ('[server]\ntrusted_proxies = ["proxy.local"]\n', {}, "is not an IP network"),
         ("[privacy]\nipv4_prefix = 33\n", {}, "between 0 and 32"),
-        ("[ingest]\nrespect_gpc = \"yes\"\n", {}, "must be true or false"),
-        ("[log]\nlevel = \"loud\"\n", {}, "debug, info, warning or error"),
+        ('[ingest]\nrespect_gpc = "yes"\n', {}, "must be true or false"),
+        ('[log]\nlevel = "loud"\n', {}, "debug, info, warning or error"),
         ("[server\n", {}, "not valid TOML"),
     ],
 )
-def test_invalid_config_names_the_key_and_the_fix(tmp_path: Path, toml: str, environ: dict[str, str],
-                                                  expected: str) -> None:
+def test_invalid_config_names_the_key_and_the_fix(
+    tmp_path: Path, toml: str, environ: dict[str, str], expected: str
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text(toml)
     with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("(", r"\(")):

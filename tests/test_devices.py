@@ -10,18 +10,35 @@ DETECTOR = DeviceDetector(cache_size=100)
 CASES = [
     (CHROME_UA, Device("Chrome", "120", "Windows", "10", "desktop", False)),
     (IPHONE_UA, Device("Safari", "17", "iOS", "17", "mobile", False)),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
-     "Safari/605.1.15", Device("Safari", "17", "macOS", "10.15", "desktop", False)),
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
-     Device("Firefox", "121", "Linux", "", "desktop", False)),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 "
-     "Mobile Safari/537.36", Device("Chrome", "120", "Android", "14", "mobile", False)),
-    ("Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
-     "Mobile/15E148 Safari/604.1", Device("Safari", "17", "iOS", "17", "tablet", False)),
-    ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 "
-     "Safari/537.36", Device("Chrome", "119", "Android", "13", "tablet", False)),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
-     "Safari/537.36 Edg/120.0.2210.91", Device("Edge", "120", "Windows", "10", "desktop", False)),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
+        "Safari/605.1.15",
+        Device("Safari", "17", "macOS", "10.15", "desktop", False),
+    ),
+    (
+        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        Device("Firefox", "121", "Linux", "", "desktop", False),
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 "
+        "Mobile Safari/537.36",
+        Device("Chrome", "120", "Android", "14", "mobile", False),
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
+        "Mobile/15E148 Safari/604.1",
+        Device("Safari", "17", "iOS", "17", "tablet", False),
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 "
+        "Safari/537.36",
+        Device("Chrome", "119", "Android", "13", "tablet", False),
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+        "Safari/537.36 Edg/120.0.2210.91",
+        Device("Edge", "120", "Windows", "10", "desktop", False),
+    ),
 ]
 
 
@@ -40,8 +57,7 @@ def test_browser_os_and_device_class(ua: str, expected: Device) -> None:
         "python-requests/2.31.0",
         "Go-http-client/1.1",
         CHROME_UA.replace("Chrome/", "HeadlessChrome/"),
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
-        " Chrome-Lighthouse",
+        CHROME_UA + " Chrome-Lighthouse",
         "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1",
         "",
         "   ",
@@ -63,7 +79,8 @@ def test_cache_serves_repeated_user_agents() -> None:
     assert (info.hits, info.misses) == (4, 1)
 
 
-@pytest.mark.parametrize(("width", "expected"), [(None, ""), (0, ""), (390, "mobile"), (800, "tablet"),
-                                                 (1280, "laptop"), (1920, "desktop")])
+@pytest.mark.parametrize(
+    ("width", "expected"), [(None, ""), (0, ""), (390, "mobile"), (800, "tablet"), (1280, "laptop"), (1920, "desktop")]
+)
 def test_screen_class(width: int | None, expected: str) -> None:
     assert screen_class(width) == expected

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,8 +15,11 @@ from tests.conftest import CHROME_UA, DATA, IPHONE_UA, Clock, Harness, pageview,
 
 async def test_accepts_plausible_long_keys_and_stores_coarse_facts(harness: Harness) -> None:
     response = await harness.send(
-        pageview(url="https://example.com/pricing?utm_source=newsletter&utm_campaign=spring&id=42",
-                 referrer="https://www.google.com/search?q=secret", props={"plan": "pro", "seats": 3})
+        pageview(
+            url="https://example.com/pricing?utm_source=newsletter&utm_campaign=spring&id=42",
+            referrer="https://www.google.com/search?q=secret",
+            props={"plan": "pro", "seats": 3},
+        )
     )
     assert response.status_code == 202
     assert response.text == "ok"
@@ -38,8 +40,18 @@ async def test_accepts_plausible_long_keys_and_stores_coarse_facts(harness: Harn
 
 
 async def test_accepts_short_keys_as_text_plain_like_send_beacon(harness: Harness) -> None:
-    body = json.dumps({"n": "Signup", "u": "https://example.com/#/welcome", "d": "example.com", "r": None,
-                       "p": {"plan": "free"}, "h": 1, "w": 390, "i": False})
+    body = json.dumps(
+        {
+            "n": "Signup",
+            "u": "https://example.com/#/welcome",
+            "d": "example.com",
+            "r": None,
+            "p": {"plan": "free"},
+            "h": 1,
+            "w": 390,
+            "i": False,
+        }
+    )
     response = await harness.send(body, headers={"Content-Type": "text/plain;charset=UTF-8", "User-Agent": IPHONE_UA})
     assert response.status_code == 202
     [row] = await harness.rows()
@@ -52,8 +64,14 @@ async def test_accepts_short_keys_as_text_plain_like_send_beacon(harness: Harnes
 
 
 async def test_engagement_events_keep_scroll_depth_and_time_but_no_revenue(harness: Harness) -> None:
-    body = {"n": "engagement", "u": "https://example.com/blog", "d": "example.com", "sd": 80, "e": 12500,
-            "$": {"amount": 5, "currency": "EUR"}}
+    body = {
+        "n": "engagement",
+        "u": "https://example.com/blog",
+        "d": "example.com",
+        "sd": 80,
+        "e": 12500,
+        "$": {"amount": 5, "currency": "EUR"},
+    }
     assert (await harness.send(body)).status_code == 202
     [row] = await harness.rows()
     assert (row["name"], row["scroll_depth"], row["engaged_ms"]) == ("engagement", 80, 12500)
@@ -62,7 +80,9 @@ async def test_engagement_events_keep_scroll_depth_and_time_but_no_revenue(harne
 
 
 async def test_revenue_is_stored_in_millionths_of_the_currency(harness: Harness) -> None:
-    assert (await harness.send(pageview(name="Purchase", revenue={"amount": "19.99", "currency": "eur"}))).status_code == 202
+    assert (
+        await harness.send(pageview(name="Purchase", revenue={"amount": "19.99", "currency": "eur"}))
+    ).status_code == 202
     [row] = await harness.rows()
     assert (row["revenue_micros"], row["revenue_currency"]) == (19_990_000, "EUR")
 
@@ -102,15 +122,20 @@ async def test_well_formed_events_that_must_not_count_get_202_with_the_reason(
 
 
 async def test_site_exclusions_drop_by_ip_network_and_path(harness: Harness) -> None:
-    await harness.add_site("office.example", excluded_ips=("198.51.100.0/24", "2001:db8::/32"),
-                           excluded_paths=("/admin/*",))
+    await harness.add_site(
+        "office.example", excluded_ips=("198.51.100.0/24", "2001:db8::/32"), excluded_paths=("/admin/*",)
+    )
     office = pageview(domain="office.example", url="https://office.example/")
     r1 = await harness.send(office, headers={"X-Forwarded-For": "198.51.100.23"})
     r2 = await harness.send(office, headers={"X-Forwarded-For": "2001:db8:1::5"})
     r3 = await harness.send(pageview(domain="office.example", url="https://office.example/admin/users"))
     r4 = await harness.send(office, headers={"X-Forwarded-For": "198.51.101.23"})
     assert [r.headers.get("x-analytics-dropped") for r in (r1, r2, r3, r4)] == [
-        "excluded-ip", "excluded-ip", "excluded-path", None]
+        "excluded-ip",
+        "excluded-ip",
+        "excluded-path",
+        None,
+    ]
     assert len(await harness.rows()) == 1
 
 
@@ -209,8 +234,9 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(config: Confi
         await h.send(pageview(), headers={"X-Forwarded-For": "90.84.0.9"})  # via loopback proxy: FR
         transport = __import__("httpx").ASGITransport(app=h.app, client=("8.8.8.8", 5555))
         async with __import__("httpx").AsyncClient(transport=transport, base_url="http://t") as direct:
-            await direct.post("/api/event", json=pageview(), headers={"User-Agent": CHROME_UA,
-                                                                       "X-Forwarded-For": "90.84.0.9"})
+            await direct.post(
+                "/api/event", json=pageview(), headers={"User-Agent": CHROME_UA, "X-Forwarded-For": "90.84.0.9"}
+            )
         rows = await h.rows()
         assert [r["country"] for r in rows] == ["FR", "US"]
 
@@ -278,4 +304,8 @@ async def test_geo_lookup_uses_the_truncated_address_and_skips_private_ranges(co
             await h.send(pageview(), headers={"X-Forwarded-For": ip})
         rows = await h.rows()
         assert [(r["country"], r["region"], r["city"]) for r in rows] == [
-            ("CN", "CN-22", "Changchun"), ("", "", ""), ("", "", ""), ("", "", "")]
+            ("CN", "CN-22", "Changchun"),
+            ("", "", ""),
+            ("", "", ""),
+            ("", "", ""),
+        ]

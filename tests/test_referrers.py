@@ -32,7 +32,9 @@ from analytics.referrers import host, is_self, is_spam, source
         ("https://notgoogle.com/", "notgoogle.com", "notgoogle.com"),
     ],
 )
-def test_referrer_becomes_a_source_name_and_a_bare_host(referrer: str, expected_source: str, expected_host: str) -> None:
+def test_referrer_becomes_a_source_name_and_a_bare_host(
+    referrer: str, expected_source: str, expected_host: str
+) -> None:
     name = host(urlsplit(referrer))
     assert name == expected_host
     assert source(name, "") == expected_source

@@ -29,7 +29,8 @@ ANALYTICS = [sys.executable, "-m", "analytics"]
 # Distinctive addresses and agents: none of these strings (nor the address bytes) may reach the disk or the logs.
 IPS = ["81.2.69.142", "175.16.199.37", "2a02:ec0:dead:beef:1234:5678:9abc:def0", "2001:218:4c:d00d::77"]
 AGENTS = [
-    "Mozilla/5.0 (X11; Linux x86_64; marker-q7z3x9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; marker-q7z3x9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 "
+    "Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X; marker-k2w8v4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/17.2 Mobile/15E148 Safari/604.1",
 ]
@@ -58,8 +59,10 @@ class Server:
 
     def rows(self) -> list[tuple[object, ...]]:
         with sqlite3.connect(self.workdir / "data" / "analytics.db") as db:
-            return db.execute("SELECT name, pathname, source, browser, device, country, region, city, visitor_id "
-                              "FROM events ORDER BY ts").fetchall()
+            return db.execute(
+                "SELECT name, pathname, source, browser, device, country, region, city, visitor_id "
+                "FROM events ORDER BY ts"
+            ).fetchall()
 
 
 def run_cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,14 +72,16 @@ def run_cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Comple
 @pytest.fixture
 def server_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-    env.update({
-        "PYTHONPATH": str(Path(__file__).parent.parent),
-        "ANALYTICS_GEOIP_DATABASE": str(DATA / "GeoLite2-City-Test.mmdb"),
-        "ANALYTICS_GEOIP_REGIONS": "true",
-        "ANALYTICS_GEOIP_CITIES": "true",
-        "ANALYTICS_SERVER_ACCESS_LOG": "true",
-        "ANALYTICS_LOG_LEVEL": "debug",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(Path(__file__).parent.parent),
+            "ANALYTICS_GEOIP_DATABASE": str(DATA / "GeoLite2-City-Test.mmdb"),
+            "ANALYTICS_GEOIP_REGIONS": "true",
+            "ANALYTICS_GEOIP_CITIES": "true",
+            "ANALYTICS_SERVER_ACCESS_LOG": "true",
+            "ANALYTICS_LOG_LEVEL": "debug",
+        }
+    )
     return env
 
 
@@ -87,8 +92,13 @@ def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([*ANALYTICS, "serve", "--port", str(port)], cwd=tmp_path, env=server_env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*ANALYTICS, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(process, f"http://127.0.0.1:{port}", tmp_path, log_path)
     deadline = time.monotonic() + 30
     while True:
@@ -107,11 +117,19 @@ def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
 
 
 def send(server: Server, ip: str, agent: str, path: str = "/", client: httpx.Client | None = None) -> httpx.Response:
-    body = {"name": "pageview", "url": f"https://example.com{path}?utm_source=newsletter", "domain": "example.com",
-            "referrer": "https://news.ycombinator.com/item?id=1"}
+    body = {
+        "name": "pageview",
+        "url": f"https://example.com{path}?utm_source=newsletter",
+        "domain": "example.com",
+        "referrer": "https://news.ycombinator.com/item?id=1",
+    }
     post = (client or httpx).post  # type: ignore[attr-defined]
-    return post(f"{server.url}/api/event", json=body,  # type: ignore[no-any-return]
-                headers={"User-Agent": agent, "X-Forwarded-For": ip}, timeout=10)
+    return post(
+        f"{server.url}/api/event",
+        json=body,  # type: ignore[no-any-return]
+        headers={"User-Agent": agent, "X-Forwarded-For": ip},
+        timeout=10,
+    )
 
 
 def forbidden_needles() -> dict[str, bytes]:
@@ -200,8 +218,19 @@ def test_acknowledged_events_survive_a_crash(server: Server) -> None:
 
 def test_cli_manages_sites_and_reports_errors_in_one_line(tmp_path: Path, server_env: dict[str, str]) -> None:
     assert run_cli(tmp_path, server_env, "site", "list").stdout.startswith("no sites yet")
-    added = run_cli(tmp_path, server_env, "site", "add", "shop.example", "--allow-host", "*.shop.example",
-                    "--exclude-ip", "198.51.100.0/24", "--exclude-path", "/admin/*")
+    added = run_cli(
+        tmp_path,
+        server_env,
+        "site",
+        "add",
+        "shop.example",
+        "--allow-host",
+        "*.shop.example",
+        "--exclude-ip",
+        "198.51.100.0/24",
+        "--exclude-path",
+        "/admin/*",
+    )
     assert added.returncode == 0 and "added shop.example" in added.stdout
     listing = run_cli(tmp_path, server_env, "site", "list")
     assert "shop.example" in listing.stdout and "/admin/*" in listing.stdout
@@ -219,8 +248,9 @@ def test_cli_manages_sites_and_reports_errors_in_one_line(tmp_path: Path, server
     assert missing.returncode == 1 and "no site shop.example" in missing.stderr
 
 
-def test_invalid_config_stops_the_server_with_one_line_naming_the_key(tmp_path: Path,
-                                                                       server_env: dict[str, str]) -> None:
+def test_invalid_config_stops_the_server_with_one_line_naming_the_key(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
     env = {**server_env, "ANALYTICS_SERVER_PORT": "http"}
     result = run_cli(tmp_path, env, "serve")
     assert result.returncode == 1
@@ -238,7 +268,13 @@ def test_migrate_and_help(tmp_path: Path, server_env: dict[str, str]) -> None:
     first = run_cli(tmp_path, server_env, "migrate")
     assert first.returncode == 0 and "applied 0001 initial" in first.stdout
     assert run_cli(tmp_path, server_env, "migrate").stdout.strip() == "the database is up to date"
-    for args in (["--help"], ["serve", "--help"], ["migrate", "--help"], ["site", "add", "--help"],
-                 ["site", "list", "--help"], ["site", "remove", "--help"]):
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["migrate", "--help"],
+        ["site", "add", "--help"],
+        ["site", "list", "--help"],
+        ["site", "remove", "--help"],
+    ):
         result = run_cli(tmp_path, server_env, *args)
         assert result.returncode == 0 and "usage: analytics" in result.stdout

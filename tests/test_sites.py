@@ -34,8 +34,11 @@ def test_default_hosts_are_the_domain_and_its_subdomains() -> None:
 
 
 def test_host_and_path_patterns() -> None:
-    rules = SiteRules.of(Site(1, "example.com", allowed_hostnames=("*.example.org", "www.app.io"),
-                              excluded_paths=("/admin/*", "/preview")))
+    rules = SiteRules.of(
+        Site(
+            1, "example.com", allowed_hostnames=("*.example.org", "www.app.io"), excluded_paths=("/admin/*", "/preview")
+        )
+    )
     assert rules.host_allowed("a.example.org")
     assert rules.host_allowed("app.io")  # www. is ignored on both sides
     assert not rules.host_allowed("example.com")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date
@@ -18,9 +17,38 @@ from analytics.store.sqlite import ROWS_PER_STATEMENT
 
 
 def event(site_id: int = 1, ts: int = 0, **changes: object) -> Event:
-    base = Event(site_id, ts, 123, None, "pageview", "example.com", "/", "", "", "", "", "", "", "", "Chrome", "120",
-                 "Windows", "10", "desktop", "laptop", "FR", "", "", None, None, None, True, None, None)
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    base = Event(
+        site_id,
+        ts,
+        123,
+        None,
+        "pageview",
+        "example.com",
+        "/",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "Chrome",
+        "120",
+        "Windows",
+        "10",
+        "desktop",
+        "laptop",
+        "FR",
+        "",
+        "",
+        None,
+        None,
+        None,
+        True,
+        None,
+        None,
+    )
+    return base._replace(**changes)
 
 
 @pytest.fixture
@@ -50,8 +78,9 @@ async def test_database_runs_in_wal_mode_with_the_configured_sync_level(tmp_path
 
 
 async def test_sites_add_list_remove(store: SQLiteStore) -> None:
-    site = await store.add_site(SiteSettings("example.com", "Europe/Paris", ("example.com",), ("10.0.0.0/8",),
-                                             ("/admin/*",)), 0)
+    site = await store.add_site(
+        SiteSettings("example.com", "Europe/Paris", ("example.com",), ("10.0.0.0/8",), ("/admin/*",)), 0
+    )
     assert await store.list_sites() == [site]
     with pytest.raises(Conflict):
         await store.add_site(SiteSettings("example.com"), 0)

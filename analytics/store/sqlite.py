@@ -20,7 +20,7 @@ from typing import Any
 import aiosqlite
 
 from analytics.errors import Conflict, NotFound, StoreError
-from analytics.events import COLUMNS, Event, row
+from analytics.events import COLUMNS, Event
 from analytics.sites import Site, SiteSettings
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
@@ -217,21 +217,20 @@ class SQLiteStore:
     async def insert_events(self, events: Sequence[Event]) -> None:
         if self._writer is None:
             raise StoreError("the store is not open")
-        rows = [row(e) for e in events]
         try:
-            if len(rows) <= ROWS_PER_STATEMENT:
+            if len(events) <= ROWS_PER_STATEMENT:
                 # One multi-row INSERT in autocommit mode: atomic, and a single hop to the sqlite thread.
-                await self._writer.execute(_insert_sql(len(rows)), list(itertools.chain.from_iterable(rows)))
+                await self._writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
                 return
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                await self._writer.executemany(_insert_sql(1), rows)
+                await self._writer.executemany(_insert_sql(1), events)
                 await self._writer.execute("COMMIT")
             except BaseException:
                 await _rollback(self._writer)
                 raise
         except sqlite3.Error as exc:
-            raise StoreError(f"writing {len(rows)} events failed: {exc}") from None
+            raise StoreError(f"writing {len(events)} events failed: {exc}") from None
 
     async def count_events(self, site_id: int | None = None) -> int:
         sql, args = (
