@@ -10,8 +10,8 @@ import json
 import math
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 MAX_URL = 2000
 MAX_NAME = 120
@@ -39,6 +39,16 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+class Url(NamedTuple):
+    """An absolute URL, split once; `host` is lowercased and has no port."""
+
+    scheme: str
+    host: str
+    path: str
+    query: str
+    fragment: str
+
+
 @dataclass(frozen=True, slots=True)
 class Revenue:
     amount_micros: int
@@ -50,9 +60,9 @@ class Beacon:
     """A well-formed event as the client described it; nothing derived yet."""
 
     name: str
-    url: SplitResult
+    url: Url
     domains: tuple[str, ...]
-    referrer: SplitResult | None
+    referrer: Url | None
     props: tuple[tuple[str, str], ...] = ()
     revenue: Revenue | None = None
     interactive: bool = True
@@ -99,15 +109,32 @@ def parse(body: bytes, content_type: str | None) -> Beacon | Rejection:
         return invalid.rejection
 
 
-def _find(data: dict[str, Any], field: str) -> tuple[str, Any]:
-    """(the key the client used, its value); errors name the key as sent, long or short."""
-    for key in _KEYS[field]:
-        if key in data:
-            return key, data[key]
-    return _KEYS[field][0], None
+_FIELD_OF = {key: (field, rank) for field, keys in _KEYS.items() for rank, key in enumerate(keys)}
+
+Found = dict[str, tuple[str, Any]]
+"""field -> (the key the client used, its value); errors name the key as sent, long or short."""
 
 
-def _beacon(data: dict[str, Any]) -> Beacon:
+def _fields(data: dict[str, Any]) -> Found:
+    """One pass over the body's keys; when a field is sent under several keys, the long key wins."""
+    found: Found = {}
+    ranks: dict[str, int] = {}
+    for key, value in data.items():
+        spec = _FIELD_OF.get(key)
+        if spec is not None:
+            field, rank = spec
+            if field not in ranks or rank < ranks[field]:
+                found[field] = (key, value)
+                ranks[field] = rank
+    return found
+
+
+def _find(found: Found, field: str) -> tuple[str, Any]:
+    return found.get(field) or (_KEYS[field][0], None)
+
+
+def _beacon(body: dict[str, Any]) -> Beacon:
+    data = _fields(body)
     name = _text(data, "name", MAX_NAME, required=True).strip()
     if not name:
         raise _Invalid(_find(data, "name")[0], "must not be blank")
@@ -138,7 +165,7 @@ def normalize_domain(text: str) -> str:
     return domain.removeprefix("www.")
 
 
-def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) -> str:
+def _text(data: Found, field: str, limit: int, required: bool = False) -> str:
     key, value = _find(data, field)
     if value is None:
         if required:
@@ -151,7 +178,7 @@ def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) 
     return value
 
 
-def _url(field: str, text: str) -> SplitResult:
+def _url(field: str, text: str) -> Url:
     text = text.strip()
     try:
         url = urlsplit(text)
@@ -161,9 +188,18 @@ def _url(field: str, text: str) -> SplitResult:
     scheme = url.scheme.lower()
     if scheme in FORBIDDEN_SCHEMES:
         raise _Invalid(field, f"{scheme}: URLs are not accepted")
-    if not scheme or not url.hostname:
+    host = url.hostname
+    if not scheme or not host:
         raise _Invalid(field, "must be an absolute URL such as https://example.com/page")
-    return url
+    return Url(scheme, host, url.path, url.query, url.fragment)
+
+
+def parse_url(text: str) -> Url:
+    """An absolute URL as the ingest endpoint accepts it; raises ValueError saying what is wrong."""
+    try:
+        return _url("url", text)
+    except _Invalid as invalid:
+        raise ValueError(invalid.rejection.message) from None
 
 
 def _scalar(field: str, value: Any) -> str:
@@ -232,7 +268,7 @@ def _revenue(field: str, value: Any) -> Revenue | None:
     return Revenue(int((decimal * 1_000_000).to_integral_value()), currency.upper())
 
 
-def _flag(data: dict[str, Any], field: str, default: bool) -> bool:
+def _flag(data: Found, field: str, default: bool) -> bool:
     key, value = _find(data, field)
     if value is None:
         return default
@@ -243,7 +279,7 @@ def _flag(data: dict[str, Any], field: str, default: bool) -> bool:
     raise _Invalid(key, "must be true or false")
 
 
-def _integer(data: dict[str, Any], field: str, low: int, high: int) -> int | None:
+def _integer(data: Found, field: str, low: int, high: int) -> int | None:
     key, value = _find(data, field)
     if value is None:
         return None

@@ -9,7 +9,6 @@ fails, callers get `Unavailable` (HTTP 503) instead of the server buffering with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -68,6 +67,7 @@ class BatchWriter:
             await self._task
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._has_items.wait()
             if not self._pending:
@@ -76,8 +76,10 @@ class BatchWriter:
                 self._has_items.clear()
                 continue
             if self._pending_events < self._max_events and not self._closing and self._interval > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self._interval)
+                # A timer rather than wait_for(): no task is created per batch.
+                timer = loop.call_later(self._interval, self._full.set)
+                await self._full.wait()
+                timer.cancel()
             await self._commit(self._take())
 
     def _take(self) -> list[tuple[list[Event], asyncio.Future[None]]]:

@@ -40,16 +40,15 @@ _PREFLIGHT = [
     (b"content-length", b"0"),
 ]
 INGEST_PATH = "/api/event"
-_TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _JSON = (b"content-type", b"application/json")
 
-# The common answer, built once.
+# The common answer, built once; no body, so that the response is a single write to the socket.
 _ACCEPTED_START = {
     "type": "http.response.start",
     "status": 202,
-    "headers": [*_CORS, _TEXT, (b"content-length", b"2")],
+    "headers": [*_CORS, (b"content-length", b"0")],
 }
-_ACCEPTED_BODY = {"type": "http.response.body", "body": b"ok"}
+_ACCEPTED_BODY = {"type": "http.response.body", "body": b""}
 
 
 class IngestEndpoint:
@@ -174,8 +173,12 @@ class IngestEndpoint:
 async def _reply(
     send: Send, status: int, payload: dict[str, str] | None, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = b"ok" if payload is None else json.dumps(payload).encode()
-    headers = [*_CORS, _TEXT if payload is None else _JSON, (b"content-length", str(len(body)).encode())]
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = (
+        [*_CORS, (b"content-length", str(len(body)).encode())]
+        if payload is None
+        else [*_CORS, _JSON, (b"content-length", str(len(body)).encode())]
+    )
     if extra:
         headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import SplitResult, parse_qsl
+from urllib.parse import parse_qsl
+
+from analytics.beacon import Url
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 MAX_UTM = 300
@@ -22,11 +24,11 @@ class Page:
     """`?ref=` / `?source=`: names the source when the browser sent no referrer (Plausible does the same)."""
 
 
-def hostname(url: SplitResult) -> str:
-    return (url.hostname or "").removeprefix("www.")
+def hostname(url: Url) -> str:
+    return url.host.removeprefix("www.")
 
 
-def page(url: SplitResult, hash_mode: bool = False) -> Page:
+def page(url: Url, hash_mode: bool = False) -> Page:
     path = url.path or "/"
     if hash_mode and url.fragment:
         path = f"{path}#{url.fragment}"

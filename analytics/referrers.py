@@ -6,7 +6,7 @@ referrer, and known referrer-spam domains are recognised so that the gate can dr
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult
+from analytics.beacon import Url
 
 # Exact hosts (and their subdomains) of well-known sources.
 KNOWN_HOSTS: dict[str, str] = {
@@ -125,8 +125,8 @@ SPAM_DOMAINS = frozenset(
 )
 
 
-def host(referrer: SplitResult) -> str:
-    return (referrer.hostname or "").removeprefix("www.")
+def host(referrer: Url) -> str:
+    return referrer.host.removeprefix("www.")
 
 
 def _suffixes(name: str) -> list[str]:

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -156,7 +157,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start")
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, Any]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -173,6 +174,20 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, flo
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else "none",
     }
+
+
+def paced(url: str, work: Path, rate: float, seconds: int, connections: int = 32) -> dict[str, Any]:
+    """wrk at a target rate: each connection waits `delay` ms between requests; the delay is calibrated
+    twice on short runs (rate = connections / (delay + latency))."""
+    script = work / "paced.lua"
+    delay = connections * 1000 / rate
+    for _ in range(2):
+        script.write_text(lua_script(beacons(20_000, seed=8), delay))
+        achieved = wrk(url, script, 3, connections)["rps"]
+        latency = max(connections * 1000 / achieved - delay, 0.0)
+        delay = max(connections * 1000 / rate - latency, 0.1)
+    script.write_text(lua_script(beacons(20_000, seed=8), delay))
+    return wrk(url, script, seconds, connections)
 
 
 def start(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -248,15 +263,14 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(f"{url}/api/event", process)
-            wrk(url, script, 2, args.connections)  # warm-up: caches, JIT-free but allocator and page cache
-            results[name] = wrk(url, script, args.seconds, args.connections)
+            wrk(url, script, 2, args.connections)  # warm-up: parser caches, allocator, page cache
+            # Closed-loop load: the maximum is the best of a few connection counts, since a server that
+            # answers only after a commit needs more requests in flight to stay busy.
+            runs = {c: wrk(url, script, args.seconds, c) for c in (args.connections, args.connections * 4)}
+            best = max(runs, key=lambda c: runs[c]["rps"])
+            results[name] = {**runs[best], "connections": best}
             if name == "analytics":
-                half = results[name]["rps"] / 2
-                paced = 32
-                delay_ms = max(paced / half * 1000 - results[name]["p50_ms"], 1)
-                paced_script = work / "paced.lua"
-                paced_script.write_text(lua_script(beacons(20_000, seed=8), delay_ms))
-                results["half"] = wrk(url, paced_script, args.seconds, paced)
+                results["half"] = paced(url, work, results[name]["rps"] / 2, args.seconds)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
@@ -264,17 +278,18 @@ def main() -> None:
     with __import__("sqlite3").connect(work / "data" / "analytics.db") as db:
         stored = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     bare, full, half = results["bare"], results["analytics"], results["half"]
-    print(
-        f"\nIngest over loopback, 1 server process, wrk 1 thread, {args.connections} connections, {args.seconds}s "
-        f"(geo database: {geo.name}):"
+    print(f"\nIngest over loopback, 1 server process, wrk 1 thread, {args.seconds}s per run (geo: {geo.name}):")
+    print(f"  {'':40}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    rows = (
+        ("bare Starlette endpoint (202 only), max", bare),
+        ("analytics, durable ack, max", full),
+        ("analytics at half its max rate", {**half, "connections": 32}),
     )
-    print(f"  {'':34}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
-    for label, r in (
-        ("bare Starlette endpoint (202 only)", bare),
-        ("analytics, durable ack", full),
-        (f"analytics at half max ({half['rps']:.0f}/s)", half),
-    ):
-        print(f"  {label:34}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['non2xx']:>9.0f}")
+    for label, r in rows:
+        print(
+            f"  {label:40}{r['connections']:>6.0f}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+            f"{r['non2xx']:>9.0f}"
+        )
     print(f"\n  throughput ratio analytics / bare: {full['rps'] / bare['rps']:.2f}  (target >= 0.60)")
     print(f"  p99 at half the maximum rate: {half['p99_ms']:.1f} ms  (target < 25 ms)")
     print(f"  events stored: {stored}")

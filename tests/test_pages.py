@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
+from analytics.beacon import parse_url
 from analytics.pages import Page, page
 
 
@@ -28,4 +27,4 @@ from analytics.pages import Page, page
     ],
 )
 def test_page_keeps_path_and_utm_values_only(url: str, hash_mode: bool, expected: Page) -> None:
-    assert page(urlsplit(url), hash_mode) == expected
+    assert page(parse_url(url), hash_mode) == expected

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
+from analytics.beacon import parse_url
 from analytics.referrers import host, is_self, is_spam, source
 
 
@@ -35,7 +34,7 @@ from analytics.referrers import host, is_self, is_spam, source
 def test_referrer_becomes_a_source_name_and_a_bare_host(
     referrer: str, expected_source: str, expected_host: str
 ) -> None:
-    name = host(urlsplit(referrer))
+    name = host(parse_url(referrer))
     assert name == expected_host
     assert source(name, "") == expected_source
 
