@@ -133,7 +133,7 @@ class IngestConfig:
     )
     ua_cache_size: int = _opt(
         20_000,
-        "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~30 us.",
+        "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~40 us.",
         _between(0, 10_000_000),
     )
 
