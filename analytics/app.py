@@ -57,7 +57,7 @@ def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocato
     if config.geoip.database:
         geo = GeoLocator(Path(config.geoip.database), config.geoip.regions, config.geoip.cities)
     anonymizer = Anonymizer(config.privacy.ipv4_prefix, config.privacy.ipv6_prefix, salts)
-    signals = Signals(
+    signals = Signals.of(
         config.ingest.respect_gpc, config.ingest.respect_dnt, normalize_spam_domains(config.ingest.spam_referrers)
     )
     return Pipeline(DeviceDetector(config.ingest.ua_cache_size), geo, anonymizer, signals), geo

@@ -140,7 +140,11 @@ def _beacon(body: dict[str, Any]) -> Beacon:
         raise _Invalid(_find(data, "name")[0], "must not be blank")
     url = _url(_find(data, "url")[0], _text(data, "url", MAX_URL, required=True))
     domain_text = _text(data, "domain", MAX_DOMAIN, required=True)
-    domains = tuple(dict.fromkeys(d for d in (normalize_domain(p) for p in domain_text.split(",")) if d))
+    if "," in domain_text:
+        domains = tuple(dict.fromkeys(d for d in (normalize_domain(p) for p in domain_text.split(",")) if d))
+    else:
+        domain = normalize_domain(domain_text)
+        domains = (domain,) if domain else ()
     if not domains:
         raise _Invalid(_find(data, "domain")[0], 'must name the site, e.g. "example.com"')
     referrer_text = _text(data, "referrer", MAX_URL)

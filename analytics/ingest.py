@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache, partial
 
 from analytics import pages, privacy, referrers
 from analytics.beacon import ENGAGEMENT, Beacon
@@ -46,7 +47,12 @@ class Client:
 class Signals:
     respect_gpc: bool
     respect_dnt: bool
-    spam_domains: frozenset[str]
+    is_spam: Callable[[str], bool]
+    """Referrer host -> is it referrer spam? (cached: the same few hundred hosts make most traffic)"""
+
+    @classmethod
+    def of(cls, respect_gpc: bool, respect_dnt: bool, spam_domains: frozenset[str] = frozenset()) -> Signals:
+        return cls(respect_gpc, respect_dnt, lru_cache(maxsize=8192)(partial(referrers.is_spam, extra=spam_domains)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,7 @@ def _excluded_path(c: Candidate, s: Signals) -> Drop | None:
 
 
 def _spam(c: Candidate, s: Signals) -> Drop | None:
-    return Drop.SPAM_REFERRER if c.referrer_host and referrers.is_spam(c.referrer_host, s.spam_domains) else None
+    return Drop.SPAM_REFERRER if c.referrer_host and s.is_spam(c.referrer_host) else None
 
 
 SITE_GATES: tuple[Gate, ...] = (_hostname, _bot, _excluded_ip, _excluded_path, _spam)
@@ -94,6 +100,9 @@ def signal_drop(client: Client, signals: Signals) -> Drop | None:
     if client.dnt and signals.respect_dnt:
         return Drop.DNT
     return None
+
+
+_source = lru_cache(maxsize=8192)(referrers.source)
 
 
 class Pipeline:
@@ -137,7 +146,7 @@ class Pipeline:
             hostname=page.hostname,
             pathname=page.path,
             referrer=c.referrer_host,
-            source=referrers.source(c.referrer_host, page.utm_source or page.ref),
+            source=_source(c.referrer_host, page.utm_source or page.ref),
             utm_source=page.utm_source,
             utm_medium=page.utm_medium,
             utm_campaign=page.utm_campaign,

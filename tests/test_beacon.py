@@ -108,6 +108,7 @@ REGRESSIONS = [
     (b'{"n":"x","u":" vbscript:msgbox","d":"a.example"}', 400),
     (b'{"n":"x","u":"https://","d":"a.example"}', 400),
     (b'{"n":"x","u":"https://a.example/","d":",,,"}', 400),
+    (b'{"n":"x","u":"https://a.example/","d":" . "}', 400),
     (b'{"n":"x","u":"https://a.example/","d":"a.example","r":"not a url"}', 400),
     (b'{"n":"x","u":"https://a.example/","d":"a.example","r":{"href":"x"}}', 400),
     (b'{"n":["x"],"u":"https://a.example/","d":"a.example"}', 400),
