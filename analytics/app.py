@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,11 @@ def create_app(config: Config, clock: Clock = utc_now, store: Store | None = Non
             for migration in applied:
                 log.info("applied migration %04d %s", migration.version, migration.name)
             await registry.refresh()
-            await salts.ensure(clock().astimezone(UTC).date())
+            now = clock()
+            today = now.astimezone(UTC).date()
+            await salts.ensure(today)
+            if privacy.expired_before(now) < today:  # just after midnight: visits may still span it
+                await salts.ensure(today - timedelta(days=1))
             if geo is None:
                 log.warning("no GeoIP database configured (geoip.database): countries will not be recorded")
             else:

@@ -296,6 +296,18 @@ async def test_visitor_id_is_stable_within_a_day_and_changes_with_the_salt(harne
     assert prev[6] is None and ids[6] == ids[5]
 
 
+async def test_a_worker_started_just_after_midnight_still_joins_visits_across_it(config: Config) -> None:
+    clock = Clock(datetime(2026, 3, 14, 23, 55, tzinfo=UTC))
+    async for h in start(config, clock):
+        await h.add_site()
+        await h.send(pageview())
+    clock.now = datetime(2026, 3, 15, 0, 10, tzinfo=UTC)
+    async for h in start(config, clock):
+        await h.send(pageview(url="https://example.com/next"))
+        before, after = await h.rows()
+        assert after["prev_visitor_id"] == before["visitor_id"] != after["visitor_id"]
+
+
 async def test_geo_lookup_uses_the_truncated_address_and_skips_private_ranges(config: Config, clock: Clock) -> None:
     config = config.replace("geoip", database=str(DATA / "GeoLite2-City-Test.mmdb"), regions=True, cities=True)
     async for h in start(config, clock):
