@@ -63,16 +63,20 @@ def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocato
     return Pipeline(DeviceDetector(config.ingest.ua_cache_size), geo, anonymizer, signals), geo
 
 
-async def _upkeep(services: Services, clock: Clock) -> None:
-    """Re-reads the sites on a timer and deletes salts that no open visit can need any more."""
+async def upkeep(services: Services, now: datetime) -> None:
+    """Re-reads the sites, and destroys the salts that no open visit can need any more (memory and store)."""
+    await services.registry.refresh()
+    cutoff = privacy.expired_before(now)
+    services.salts.forget_before(cutoff)
+    if await services.store.delete_salts_before(cutoff):
+        log.info("deleted the salts of days before %s", cutoff)
+
+
+async def _upkeep_loop(services: Services, clock: Clock) -> None:
     while True:
         await asyncio.sleep(min(services.config.ingest.site_refresh_seconds, 60.0))
         try:
-            await services.registry.refresh()
-            cutoff = privacy.expired_before(clock())
-            services.salts.forget_before(cutoff)
-            if await services.store.delete_salts_before(cutoff):
-                log.info("deleted the salts of days before %s", cutoff)
+            await upkeep(services, clock())
         except Exception as exc:  # noqa: BLE001 -- upkeep must survive a failing database and try again
             log.warning("background upkeep failed, will retry: %s", exc)
 
@@ -109,11 +113,11 @@ def create_app(config: Config, clock: Clock = utc_now, store: Store | None = Non
             else:
                 log.info("locations from %s", geo.description)
             writer.start()
-            upkeep = asyncio.create_task(_upkeep(services, clock), name="upkeep")
+            upkeeping = asyncio.create_task(_upkeep_loop(services, clock), name="upkeep")
             try:
                 yield
             finally:
-                upkeep.cancel()
+                upkeeping.cancel()
                 await writer.close()
                 log.info("shut down: %d events committed, %d failed", writer.committed, writer.failed)
         finally:
