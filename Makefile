@@ -33,6 +33,7 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -m slow
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/ingest.py
 
 clean:
