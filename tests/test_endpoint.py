@@ -323,8 +323,7 @@ async def test_salts_are_destroyed_once_no_visit_can_need_them(harness: Harness)
     assert await stored_days() == ["2026-03-15"]
     assert harness.services.salts.get(date(2026, 3, 14)) is None
     await harness.send(pageview())
-    assert [r["prev_visitor_id"] for r in await harness.rows()][1:] == [
-        (await harness.rows())[0]["visitor_id"], None]
+    assert [r["prev_visitor_id"] for r in await harness.rows()][1:] == [(await harness.rows())[0]["visitor_id"], None]
 
 
 async def test_geo_lookup_uses_the_truncated_address_and_skips_private_ranges(config: Config, clock: Clock) -> None:
