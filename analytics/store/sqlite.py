@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -49,9 +49,18 @@ def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
     )
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (e.g. after SQLITE_FULL)
-        await conn.execute("ROLLBACK")
+@contextlib.asynccontextmanager
+async def _transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the write lock is taken up front, so a busy
+    database fails at BEGIN, before anything is written)."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (e.g. after SQLITE_FULL)
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 class SQLiteStore:
@@ -108,14 +117,12 @@ class SQLiteStore:
             for migration in load_migrations():
                 if migration.version in done:
                     continue
-                await self.admin.execute("BEGIN IMMEDIATE")
-                try:
+                async with _transaction(self.admin):
                     # Another process may have applied it while we waited for the lock.
                     async with self.admin.execute(
                         "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
                     ) as cur:
                         if await cur.fetchone() is not None:
-                            await self.admin.execute("ROLLBACK")
                             continue
                     for statement in SQLITE.migration(migration.sql):
                         await self.admin.execute(statement)
@@ -123,10 +130,6 @@ class SQLiteStore:
                         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                         (migration.version, migration.name),
                     )
-                    await self.admin.execute("COMMIT")
-                except BaseException:
-                    await _rollback(self.admin)
-                    raise
                 applied.append(migration)
         except sqlite3.Error as exc:
             raise StoreError(f"migrating {self.path} failed: {exc}") from None
@@ -181,15 +184,10 @@ class SQLiteStore:
         if site is None:
             raise NotFound(f"no site {domain}; `analytics site list` shows the registered ones")
         try:
-            await self.admin.execute("BEGIN IMMEDIATE")
-            try:
+            async with _transaction(self.admin):
                 cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
                 removed = cur.rowcount
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
-                await self.admin.execute("COMMIT")
-            except BaseException:
-                await _rollback(self.admin)
-                raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
         return site, removed
@@ -222,13 +220,8 @@ class SQLiteStore:
                 # One multi-row INSERT in autocommit mode: atomic, and a single hop to the sqlite thread.
                 await self._writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
                 return
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
+            async with _transaction(self._writer):
                 await self._writer.executemany(_insert_sql(1), events)
-                await self._writer.execute("COMMIT")
-            except BaseException:
-                await _rollback(self._writer)
-                raise
         except sqlite3.Error as exc:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from None
 
