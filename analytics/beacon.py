@@ -147,7 +147,7 @@ def _beacon(body: dict[str, Any]) -> Beacon:
         domains = (domain,) if domain else ()
     if not domains:
         raise _Invalid(_find(data, "domain")[0], 'must name the site, e.g. "example.com"')
-    referrer_text = _text(data, "referrer", MAX_URL)
+    referrer_text = _text(data, "referrer", MAX_URL).strip()
     return Beacon(
         name=name,
         url=url,
