@@ -46,7 +46,7 @@ async def test_accepts_short_keys_as_text_plain_like_send_beacon(harness: Harnes
             "n": "Signup",
             "u": "https://example.com/#/welcome",
             "d": "example.com",
-            "r": None,
+            "r": "  ",
             "p": {"plan": "free"},
             "h": 1,
             "w": 390,
