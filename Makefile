@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest test-slow bench clean
+.PHONY: run test lint typecheck pytest test-slow bench clean tracker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The minified tracker served at /tracker.js, rebuilt from tracker.js (needs Node.js; the result is committed).
+TERSER_OPTIONS := --ecma 2020 --compress passes=3,unsafe=true,unsafe_arrows=true --mangle --toplevel
+tools/node_modules/.bin/terser: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --silent
+
+tracker: tools/node_modules/.bin/terser
+	tools/node_modules/.bin/terser tracker.js $(TERSER_OPTIONS) -o analytics/static/tracker.min.js

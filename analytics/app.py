@@ -14,21 +14,23 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from analytics import privacy
+from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config
 from analytics.devices import DeviceDetector
-from analytics.endpoint import INGEST_PATH, IngestEndpoint
+from analytics.endpoint import INGEST_PATH, PIXEL_PATH, IngestEndpoint
 from analytics.geo import GeoLocator
 from analytics.ingest import Pipeline, Signals
 from analytics.privacy import Anonymizer, Network, SaltBook
 from analytics.referrers import normalize_spam_domains
 from analytics.sites import SiteRegistry
 from analytics.store import Store, open_store
+from analytics.tracker import TrackerScript
 
 log = logging.getLogger("analytics")
 
@@ -128,8 +130,26 @@ def create_app(config: Config, clock: Clock = utc_now, store: Store | None = Non
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "waiting_events": writer.waiting})
 
+    script = TrackerScript.load()
+
+    async def tracker(request: Request) -> Response:
+        return script.response(request, tracker_module.SHORT_CACHE)
+
+    async def tracker_versioned(request: Request) -> Response:
+        if request.path_params["version"] != script.version:
+            return JSONResponse(
+                {
+                    "error": "this tracker version is no longer served; use /tracker.js, or print the current "
+                    "snippet with `analytics site snippet DOMAIN`"
+                },
+                status_code=404,
+            )
+        return script.response(request, tracker_module.LONG_CACHE)
+
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
+        Route("/tracker.{version}.js", tracker_versioned, methods=["GET", "HEAD"]),
     ]
     app = App(IngestEndpoint(services, trusted, clock), routes=routes, lifespan=lifespan)
     app.state.services = services
@@ -146,7 +166,7 @@ class App(Starlette):
         self.ingest = ingest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == INGEST_PATH:
+        if scope["type"] == "http" and scope["path"] in (INGEST_PATH, PIXEL_PATH):
             await self.ingest(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -103,10 +103,38 @@ def parse(body: bytes, content_type: str | None) -> Beacon | Rejection:
         return Rejection(400, "body", f"is not valid JSON{hint}; send a UTF-8 JSON object")
     if not isinstance(data, dict):
         return Rejection(400, "body", "must be a JSON object")
+    return from_mapping(data)
+
+
+def from_mapping(data: dict[str, Any]) -> Beacon | Rejection:
+    """The same validation for a body already decoded (the GIF endpoint's query string)."""
     try:
         return _beacon(data)
     except _Invalid as invalid:
         return invalid.rejection
+
+
+_QUERY_FLAGS = frozenset({"interactive", "i", "hash", "h"})
+_QUERY_INTEGERS = frozenset({"screen_width", "w", "scroll_depth", "sd", "engagement_time", "e"})
+
+
+def from_query(pairs: list[tuple[str, str]], referer: str | None) -> Beacon | Rejection:
+    """`GET /api/event.gif?n=pageview&u=...&d=...`: query values are strings, so flags and numbers are
+    converted first; without `u`, the page is the request's Referer."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            continue
+        if key in _QUERY_FLAGS and value.lower() in ("1", "true", "0", "false"):
+            data[key] = value.lower() in ("1", "true")
+        elif key in _QUERY_INTEGERS and value.isdigit():
+            data[key] = int(value)
+        else:
+            data[key] = value
+    if "url" not in data and "u" not in data and referer:
+        data["u"] = referer
+    data.setdefault("n", "pageview")
+    return from_mapping(data)
 
 
 _FIELD_OF = {key: (field, rank) for field, keys in _KEYS.items() for rank, key in enumerate(keys)}

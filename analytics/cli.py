@@ -137,6 +137,21 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site_snippet(args: argparse.Namespace) -> int:
+    config = _config(args)
+    sites = asyncio.run(_with_store(config, lambda s: s.list_sites()))
+    domain = args.domain.strip().lower()
+    if not any(s.domain == domain for s in sites):
+        raise AnalyticsError(f"no site {domain}; add it first with: analytics site add {domain}")
+    if args.url:
+        config = config.replace("server", public_url=args.url)
+    base = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    from analytics.tracker import TrackerScript
+
+    print(TrackerScript.load().snippet(domain, base))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="analytics",
@@ -165,7 +180,9 @@ def parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(run=cmd_migrate)
 
-    site = commands.add_parser("site", help="add, list or remove sites", description="Manage the tracked sites.")
+    site = commands.add_parser(
+        "site", help="add, list, remove sites; print their tracking snippet", description="Manage the tracked sites."
+    )
     site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
     add = site_commands.add_parser(
         "add", help="register a site", description="Register a site; events naming this domain are counted from now on."
@@ -204,6 +221,15 @@ def parser() -> argparse.ArgumentParser:
     remove.add_argument("domain")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remove.set_defaults(run=cmd_site_remove)
+    snippet = site_commands.add_parser(
+        "snippet",
+        help="print the tracking snippet for a site",
+        description="Print the <script> tag to paste into the site's pages: a versioned tracker URL that "
+        "never changes, with its Subresource Integrity hash.",
+    )
+    snippet.add_argument("domain")
+    snippet.add_argument("--url", help="this server's public origin (default: server.public_url)")
+    snippet.set_defaults(run=cmd_site_snippet)
     return top
 
 

@@ -48,6 +48,12 @@ def _one_of(*choices: str) -> Check:
     return check
 
 
+def _public_url(value: str) -> str | None:
+    if not value or (value.startswith(("http://", "https://")) and "/" not in value.split("://", 1)[1].rstrip("/")):
+        return None
+    return "must be an origin such as https://stats.example.com (scheme and host, no path)"
+
+
 def _database_url(value: str) -> str | None:
     if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
         return None
@@ -71,6 +77,12 @@ class ServerConfig:
         "Networks whose X-Forwarded-For header is believed (your reverse proxy). From any other peer the header "
         "is ignored and the connection's address is used, so visitors cannot forge their address.",
         _networks,
+    )
+    public_url: str = _opt(
+        "",
+        "The address visitors' browsers reach this server at, e.g. https://stats.example.com; used in the tracking "
+        "snippet. Empty: http://<host>:<port>.",
+        _public_url,
     )
     access_log: bool = _opt(
         False, "Log one line per request (method, path without query, status, duration). Never logs IPs or User-Agents."

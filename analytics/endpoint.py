@@ -8,16 +8,18 @@ cannot take the event. Nothing the client sends can make it answer 500.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
 from analytics import privacy
-from analytics.beacon import Beacon, Rejection, parse
+from analytics.beacon import Beacon, Rejection, from_query, parse
 from analytics.errors import StoreError, Unavailable
 from analytics.events import Event
 from analytics.ingest import Client, Drop, signal_drop
@@ -40,6 +42,15 @@ _PREFLIGHT = [
     (b"content-length", b"0"),
 ]
 INGEST_PATH = "/api/event"
+PIXEL_PATH = "/api/event.gif"
+# The smallest transparent 1x1 GIF (43 bytes).
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL)).encode()),
+    (b"cache-control", b"no-store"),  # every view must reach us
+    (b"access-control-allow-origin", b"*"),
+]
 _JSON = (b"content-type", b"application/json")
 
 # The common answer, built once; no body, so that the response is a single write to the socket.
@@ -49,6 +60,40 @@ _ACCEPTED_START = {
     "headers": [*_CORS, (b"content-length", b"0")],
 }
 _ACCEPTED_BODY = {"type": "http.response.body", "body": b""}
+
+
+class _Headers(NamedTuple):
+    content_type: str | None
+    user_agent: bytes
+    forwarded: str | None
+    length: int
+    gpc: bool
+    dnt: bool
+    referer: str | None
+
+
+def _headers(scope: Scope) -> _Headers:
+    """The request headers ingest reads, in one pass over the list."""
+    content_type = forwarded = referer = None
+    user_agent = b""
+    gpc = dnt = False
+    length = -1
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"user-agent":
+            user_agent = value
+        elif name == b"x-forwarded-for":
+            forwarded = value.decode("latin-1") if forwarded is None else f"{forwarded},{value.decode('latin-1')}"
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else -1
+        elif name == b"sec-gpc":
+            gpc = value.strip() == b"1"
+        elif name == b"dnt":
+            dnt = value.strip() == b"1"
+        elif name == b"referer":
+            referer = value.decode("latin-1")
+    return _Headers(content_type, user_agent, forwarded, length, gpc, dnt, referer)
 
 
 class IngestEndpoint:
@@ -61,68 +106,79 @@ class IngestEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        if method == "OPTIONS":
+        pixel = scope["path"] == PIXEL_PATH
+        if pixel and method == "GET":
+            await self._pixel(scope, send)
+            return
+        if method == "OPTIONS" and not pixel:
             await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
             await send({"type": "http.response.body", "body": b""})
             return
-        if method != "POST":
+        if method != "POST" or pixel:
+            allowed = "GET" if pixel else "POST, OPTIONS"
             await _reply(
-                send, 405, {"error": f"{method} is not allowed; send events with POST"}, [(b"allow", b"POST, OPTIONS")]
+                send, 405, {"error": f"{method} is not allowed here; use {allowed}"}, [(b"allow", allowed.encode())]
             )
             return
 
-        content_type = forwarded = None
-        user_agent = b""
-        gpc = dnt = False
-        length = -1
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value
-            elif name == b"x-forwarded-for":
-                forwarded = value.decode("latin-1") if forwarded is None else f"{forwarded},{value.decode('latin-1')}"
-            elif name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-            elif name == b"sec-gpc":
-                gpc = value.strip() == b"1"
-            elif name == b"dnt":
-                dnt = value.strip() == b"1"
-        if length > self.max_body:
-            await _reject(send, Rejection(413, "body", f"is {length} bytes; the limit is {self.max_body}"))
+        headers = _headers(scope)
+        if headers.length > self.max_body:
+            await _reject(send, Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}"))
             return
-
         body = await self._read(receive)
         if body is None:
             return  # the client went away
         if len(body) > self.max_body:
             await _reject(send, Rejection(413, "body", f"is larger than {self.max_body} bytes"))
             return
-        beacon = parse(body, content_type)
+        beacon = parse(body, headers.content_type)
         if isinstance(beacon, Rejection):
             await _reject(send, beacon)
             return
+        outcome = await self._ingest(beacon, self._client(scope, headers))
+        if outcome is None:
+            await send(_ACCEPTED_START)
+            await send(_ACCEPTED_BODY)
+        elif isinstance(outcome, Drop):
+            await _reply(send, 202, None, [(b"x-analytics-dropped", outcome.value.encode())])
+        else:
+            await _reply(send, 503, {"error": f"{outcome}; retry later"}, [(b"retry-after", self.retry_after)])
 
+    async def _pixel(self, scope: Scope, send: Send) -> None:
+        """`GET /api/event.gif?...`: the same event from a query string, answered with a 1x1 GIF."""
+        headers = _headers(scope)
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        beacon = from_query(pairs, headers.referer)
+        if isinstance(beacon, Rejection):
+            await _reject(send, beacon)
+            return
+        outcome = await self._ingest(beacon, self._client(scope, headers))
+        if outcome is not None and not isinstance(outcome, Drop):  # (a Drop is a str too)
+            await _reply(send, 503, {"error": f"{outcome}; retry later"}, [(b"retry-after", self.retry_after)])
+            return
+        extra: list[tuple[bytes, bytes]] = [(b"x-analytics-dropped", outcome.value.encode())] if outcome else []
+        await send({"type": "http.response.start", "status": 200, "headers": [*_PIXEL_HEADERS, *extra]})
+        await send({"type": "http.response.body", "body": PIXEL})
+
+    def _client(self, scope: Scope, headers: _Headers) -> Client:
         peer = scope.get("client")
-        client = Client(privacy.client_ip(peer[0] if peer else None, forwarded, self.trusted), user_agent, gpc, dnt)
+        address = privacy.client_ip(peer[0] if peer else None, headers.forwarded, self.trusted)
+        return Client(address, headers.user_agent, headers.gpc, headers.dnt)
+
+    async def _ingest(self, beacon: Beacon, client: Client) -> Drop | str | None:
+        """None once the events are committed; a Drop; or why the store cannot take them now (a 503)."""
         try:
             result = await self._events(beacon, client)
         except StoreError as exc:
             log.error("ingest could not read sites or salts: %s", exc)
-            await _reply(
-                send, 503, {"error": "the database is unavailable; retry later"}, [(b"retry-after", self.retry_after)]
-            )
-            return
+            return "the database is unavailable"
         if isinstance(result, Drop):
-            await _reply(send, 202, None, [(b"x-analytics-dropped", result.value.encode())])
-            return
+            return result
         try:
             await self.services.writer.submit(result)
         except Unavailable as exc:
-            await _reply(send, 503, {"error": f"{exc}; retry later"}, [(b"retry-after", self.retry_after)])
-            return
-        await send(_ACCEPTED_START)
-        await send(_ACCEPTED_BODY)
+            return str(exc)
+        return None
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 from pathlib import Path
 
 from analytics.cli import parser
@@ -42,3 +43,9 @@ def test_every_drop_reason_is_in_the_readme() -> None:
 
     for reason in Drop:
         assert f"`{reason.value}`" in README
+
+
+def test_config_toml_and_the_readme_table_are_generated_from_the_declarations() -> None:
+    generator = runpy.run_path(str(ROOT / "tools" / "gen_config.py"))
+    assert generator["config_toml"]() == CONFIG, "run: python tools/gen_config.py"
+    assert generator["readme"](README) == README, "run: python tools/gen_config.py"
