@@ -24,12 +24,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy analytics
 
-pytest: $(STAMP)
+pytest: $(STAMP) tools/node_modules/.bin/terser /usr/bin/chromium
 	$(BIN)/pytest -m "not slow"
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
 
 test: lint typecheck pytest
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) tools/node_modules/.bin/terser /usr/bin/chromium
 	$(BIN)/pytest -m slow
 
 bench: $(STAMP)

@@ -64,7 +64,7 @@
 
   // <button data-analytics-event="Signup" data-analytics-props='{"plan":"pro"}'>: an event and its properties.
   const tag = (element) =>
-    send(element.dataset.analyticsEvent, { props: JSON.parse(element.dataset.analyticsProps || 0) })
+    send(element.dataset.analyticsEvent, { props: JSON.parse(element.dataset.analyticsProps || null) })
 
   const click = (event) => {
     const tagged = event.target.closest('[data-analytics-event]:not(form)') // forms count on submit
