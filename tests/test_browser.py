@@ -53,6 +53,7 @@ PAGES = {
     "/missing": page_html("data-404"),
     "/admin/users": page_html('data-exclude="/admin/**"'),
     "/signals-ignored": page_html('data-respect-signals="false"'),
+    "/custom-api": page_html('data-api="http://collect.test:{stats}/api/event"'),
 }
 
 
@@ -291,6 +292,24 @@ def test_do_not_track_is_respected(visit: Visit) -> None:
     dnt.goto("/")
     assert dnt.nothing_more_than(0) == []
     dnt.context.close()
+
+
+def test_data_api_sends_elsewhere(visit: Visit) -> None:
+    requests: list[str] = []
+    visit.page.on("request", lambda request: requests.append(request.url))
+    visit.goto("/custom-api")
+    assert visit.wait_for(1)[0]["pathname"] == "/custom-api"
+    assert any(url.startswith("http://collect.test:") and url.endswith("/api/event") for url in requests)
+
+
+def test_nothing_is_sent_from_localhost(visit: Visit) -> None:
+    requests: list[str] = []
+    visit.page.on("request", lambda request: requests.append(request.url))
+    visit.page.goto(visit.base.replace("site.test", "127.0.0.1") + "/")
+    visit.page.wait_for_function("typeof window.analytics === 'function'")
+    visit.page.evaluate("analytics('Signup')")
+    assert visit.nothing_more_than(0) == []
+    assert not [url for url in requests if "/api/event" in url]
 
 
 def test_automated_browsers_are_silent(visit: Visit) -> None:

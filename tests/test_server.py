@@ -264,6 +264,12 @@ def test_cli_manages_sites_and_reports_errors_in_one_line(tmp_path: Path, server
     bad_zone = run_cli(tmp_path, server_env, "site", "add", "x.example", "--timezone", "Paris")
     assert bad_zone.returncode == 1 and len(bad_zone.stderr.strip().splitlines()) == 1
     assert "unknown time zone 'Paris'" in bad_zone.stderr
+    snippet = run_cli(tmp_path, server_env, "site", "snippet", "shop.example", "--url", "https://stats.example.com")
+    assert snippet.returncode == 0
+    assert 'data-domain="shop.example"' in snippet.stdout and 'integrity="sha384-' in snippet.stdout
+    assert 'src="https://stats.example.com/tracker.' in snippet.stdout
+    bad_url = run_cli(tmp_path, server_env, "site", "snippet", "shop.example", "--url", "stats.example.com")
+    assert bad_url.returncode == 1 and "server.public_url" in bad_url.stderr
     unconfirmed = run_cli(tmp_path, server_env, "site", "remove", "shop.example")
     assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
     removed = run_cli(tmp_path, server_env, "site", "remove", "shop.example", "--yes")
