@@ -294,6 +294,17 @@ def test_do_not_track_is_respected(visit: Visit) -> None:
     dnt.context.close()
 
 
+def test_a_prerendered_page_counts_only_once_shown(visit: Visit) -> None:
+    # Chromium's prerendering API, simulated: document.prerendering is true until 'prerenderingchange'.
+    visit.context.add_init_script(
+        "Object.defineProperty(Document.prototype, 'prerendering', {get: () => window.__prerendering ?? true})"
+    )
+    visit.goto("/app/a")
+    assert visit.nothing_more_than(0) == []
+    visit.page.evaluate("window.__prerendering = false; document.dispatchEvent(new Event('prerenderingchange'))")
+    assert [e["pathname"] for e in visit.wait_for(2)] == ["/control", "/app/a"]
+
+
 def test_data_api_sends_elsewhere(visit: Visit) -> None:
     requests: list[str] = []
     visit.page.on("request", lambda request: requests.append(request.url))
