@@ -139,7 +139,7 @@ def generate(site_id: int, start_ms: int, days: int, profile: Profile, seed: int
             for _ in range(views):
                 day_events.append(
                     Event(ts=ts, name="pageview", pathname=pages(rng), props=None, interactive=True, **common)
-                )  # type: ignore[arg-type]
+                )
                 if rng.random() < 0.04:
                     plan = rng.choice(["free", "pro", "team"])
                     day_events.append(
@@ -151,7 +151,7 @@ def generate(site_id: int, start_ms: int, days: int, profile: Profile, seed: int
                             interactive=True,
                             **common,
                         )
-                    )  # type: ignore[arg-type]
+                    )
                 ts += int(rng.expovariate(1 / 90_000))
         day_events.sort(key=lambda e: e.ts)
         yield from day_events
