@@ -152,6 +152,32 @@ def cmd_site_snippet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from analytics.jobs import rollup_site, utc_now
+
+    async def work(store: Store) -> list[str]:
+        sites = await store.list_sites()
+        if args.site:
+            sites = [s for s in sites if s.domain == args.site.strip().lower()]
+            if not sites:
+                raise AnalyticsError(f"no site {args.site}; `analytics site list` shows the registered ones")
+        lines = []
+        for site in sites:
+            report = await rollup_site(store, site, utc_now(), again=args.again)
+            if report.days:
+                lines.append(
+                    f"{site.domain}: rolled up {len(report.days)} day(s), {report.days[0]} to "
+                    f"{report.days[-1]}: {report.visits} visits, {report.rows} aggregate rows"
+                )
+            else:
+                lines.append(f"{site.domain}: nothing to roll up")
+        return lines
+
+    print("\n".join(asyncio.run(_with_store(config, work))) or "no sites")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="analytics",
@@ -179,6 +205,16 @@ def parser() -> argparse.ArgumentParser:
         description="Apply the numbered SQL migrations not yet applied (serve does it too).",
     )
     migrate.set_defaults(run=cmd_migrate)
+
+    roll = commands.add_parser(
+        "rollup",
+        help="aggregate closed days of raw events (run from cron)",
+        description="Turn the raw events of every closed day (in each site's time zone) into aggregates. "
+        "Idempotent: a day already rolled up is skipped, or redone with --again.",
+    )
+    roll.add_argument("--site", metavar="DOMAIN", help="only this site")
+    roll.add_argument("--again", action="store_true", help="redo days already rolled up")
+    roll.set_defaults(run=cmd_rollup)
 
     site = commands.add_parser(
         "site", help="add, list, remove sites; print their tracking snippet", description="Manage the tracked sites."

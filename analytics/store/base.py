@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Protocol
 
 from analytics.events import Event
+from analytics.rollup import Row
 from analytics.sites import Site, SiteSettings
 
 
@@ -51,6 +52,24 @@ class Store(Protocol):
         """Commits all the events in one transaction, or none of them (raising StoreError)."""
 
     async def count_events(self, site_id: int | None = None) -> int: ...
+
+    async def events_between(self, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
+        """A site's raw events in [start, end), in time order (for the rollup)."""
+
+    async def first_event_ts(self, site_id: int) -> int | None: ...
+
+    async def rolled_up_days(self, site_id: int) -> set[int]: ...
+
+    async def write_rollup(
+        self,
+        site_id: int,
+        day: int,
+        hours: tuple[int, int],
+        month: tuple[int, int, int],
+        rows: Sequence[Row],
+        now_ms: int,
+    ) -> None:
+        """Replaces a day's aggregate rows and recomputes its month, in one transaction (idempotent)."""
 
 
 def load_migrations() -> list[Migration]:

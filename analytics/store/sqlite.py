@@ -7,6 +7,7 @@ behind a batch.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -21,7 +22,9 @@ import aiosqlite
 
 from analytics.errors import Conflict, NotFound, StoreError
 from analytics.events import COLUMNS, Event
+from analytics.rollup import Row
 from analytics.sites import Site, SiteSettings
+from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 
@@ -224,6 +227,45 @@ class SQLiteStore:
                 await self._writer.executemany(_insert_sql(1), events)
         except sqlite3.Error as exc:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from None
+
+    async def events_between(self, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
+        try:
+            async with self.admin.execute(sql, (site_id, start_ms, end_ms)) as cur:
+                return [Event(*r) for r in await cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read events: {exc}") from None
+
+    async def first_event_ts(self, site_id: int) -> int | None:
+        try:
+            async with self.admin.execute("SELECT MIN(ts) FROM events WHERE site_id = ?", (site_id,)) as cur:
+                found = await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read events: {exc}") from None
+        return int(found[0]) if found and found[0] is not None else None
+
+    async def rolled_up_days(self, site_id: int) -> set[int]:
+        try:
+            async with self.admin.execute("SELECT day FROM rollups WHERE site_id = ?", (site_id,)) as cur:
+                return {int(r[0]) for r in await cur.fetchall()}
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the rollup state: {exc}") from None
+
+    async def write_rollup(
+        self,
+        site_id: int,
+        day: int,
+        hours: tuple[int, int],
+        month: tuple[int, int, int],
+        rows: Sequence[Row],
+        now_ms: int,
+    ) -> None:
+        try:
+            await asyncio.to_thread(
+                sqlite_rollup.write_day, self.path, self._busy_timeout_ms, site_id, day, hours, month, rows, now_ms
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing the rollup of day {day} failed: {exc}") from None
 
     async def count_events(self, site_id: int | None = None) -> int:
         sql, args = (

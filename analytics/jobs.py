@@ -1,0 +1,65 @@
+"""Jobs that cron (or the server's scheduler) runs: the rollup of closed days into aggregates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from analytics import rollup
+from analytics.sites import Site
+from analytics.store.base import Store
+from analytics.visits import TIMEOUT_MS
+
+
+@dataclass(frozen=True, slots=True)
+class RollupReport:
+    site: str
+    days: list[date]
+    visits: int
+    rows: int
+
+
+def closed_days(site: Site, first_ts: int, now: datetime) -> list[date]:
+    """Local days from the first raw event's to the last one whose visits can no longer change."""
+    tz = ZoneInfo(site.timezone)
+    first = datetime.fromtimestamp(first_ts / 1000, tz).date()
+    days: list[date] = []
+    day = first
+    while True:
+        _, end = rollup.day_bounds(day, tz)
+        if end + TIMEOUT_MS > int(now.timestamp() * 1000):
+            return days
+        days.append(day)
+        day += timedelta(days=1)
+
+
+async def rollup_site(store: Store, site: Site, now: datetime, again: bool = False) -> RollupReport:
+    """Rolls up every closed day that has raw events and was not rolled up yet (all of them with `again`)."""
+    first_ts = await store.first_event_ts(site.id)
+    if first_ts is None:
+        return RollupReport(site.domain, [], 0, 0)
+    tz = ZoneInfo(site.timezone)
+    done = set() if again else await store.rolled_up_days(site.id)
+    report = RollupReport(site.domain, [], 0, 0)
+    now_ms = int(now.timestamp() * 1000)
+    for day in closed_days(site, first_ts, now):
+        if rollup.day_number(day) in done:
+            continue
+        start, end = rollup.day_bounds(day, tz)
+        events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
+        rows = rollup.rollup_day(events, day, tz)
+        first_of_month = day.replace(day=1)
+        last_of_month = (first_of_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        hours = (rollup.local_hour(start, tz), rollup.local_hour(end, tz))
+        month = (rollup.month_number(day), rollup.day_number(first_of_month), rollup.day_number(last_of_month))
+        await store.write_rollup(site.id, rollup.day_number(day), hours, month, rows, now_ms)
+        totals = next((r for r in rows if r.period == rollup.DAY and not r.dimension), None)
+        report = RollupReport(
+            site.domain, [*report.days, day], report.visits + (totals.visits if totals else 0), report.rows + len(rows)
+        )
+    return report
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

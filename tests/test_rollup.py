@@ -1,0 +1,131 @@
+"""Rollup of closed days: rows computed from visits, written idempotently, in the site's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from analytics.jobs import closed_days, rollup_site
+from analytics.rollup import DAY, HOUR, Row, day_bounds, local_hour, rollup_day
+from analytics.sites import Site
+from tests.conftest import IPHONE_UA, Harness, pageview
+from tests.test_store_sqlite import event
+
+MIN = 60_000
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def rows_by_key(rows: list[Row], period: int = DAY) -> dict[tuple[str, str], tuple[int, ...]]:
+    return {
+        (r.dimension, r.value): (r.visitors, r.visits, r.pageviews, r.events, r.bounces, r.duration)
+        for r in rows
+        if r.period == period
+    }
+
+
+def at(day: date, hour: int, minute: int = 0, tz: ZoneInfo = PARIS) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp() * 1000)
+
+
+DAY1 = date(2026, 3, 14)
+
+
+def test_totals_and_breakdowns_of_one_day() -> None:
+    events = [
+        event(ts=at(DAY1, 9), visitor_id=1, pathname="/", source="Google", country="FR"),
+        event(ts=at(DAY1, 9, 5), visitor_id=1, pathname="/pricing", source="Google", country="FR"),
+        event(ts=at(DAY1, 9, 6), visitor_id=1, name="Signup", pathname="/pricing", props='{"plan":"pro"}'),
+        event(ts=at(DAY1, 11), visitor_id=2, pathname="/pricing", source="", country="DE"),
+        event(ts=at(DAY1, 15), visitor_id=1, pathname="/", source="", country="FR"),  # a second visit
+    ]
+    rows = rows_by_key(rollup_day(events, DAY1, PARIS))
+    # visitors, visits, pageviews, events, bounces, duration (s)
+    assert rows[("", "")] == (2, 3, 4, 5, 2, 360)
+    assert rows[("visit:source", "Google")] == (1, 1, 2, 3, 0, 360)
+    assert rows[("visit:source", "")] == (2, 2, 2, 2, 2, 0)
+    assert rows[("visit:country", "FR")] == (1, 2, 3, 4, 1, 360)
+    assert rows[("visit:entry_page", "/")] == (1, 2, 3, 4, 1, 360)
+    assert rows[("visit:exit_page", "/pricing")] == (2, 2, 3, 4, 1, 360)
+    assert rows[("event:page", "/pricing")] == (2, 2, 2, 2, 1, 360)
+    assert rows[("event:page", "/")] == (1, 2, 2, 2, 1, 360)
+    assert rows[("event:name", "Signup")] == (1, 1, 0, 1, 0, 360)
+    assert rows[("event:name", "pageview")] == (2, 3, 4, 4, 2, 360)
+    assert rows[("props:plan", "pro")] == (1, 1, 0, 1, 0, 360)
+    assert rows[("visit:browser_version", "Chrome 120")][1] == 3
+
+
+def test_hourly_totals_are_in_the_sites_time_zone() -> None:
+    events = [event(ts=at(DAY1, 0, 30), visitor_id=1), event(ts=at(DAY1, 23, 50), visitor_id=2)]
+    hourly = rows_by_key(rollup_day(events, DAY1, PARIS), HOUR)
+    assert list(hourly) == [("", "")]
+    hours = sorted(r.bucket for r in rollup_day(events, DAY1, PARIS) if r.period == HOUR)
+    assert hours == [local_hour(at(DAY1, 0, 30), PARIS), local_hour(at(DAY1, 23, 50), PARIS)]
+    assert hours[1] - hours[0] == 23
+
+
+def test_a_visit_belongs_to_the_day_it_starts_in_with_all_its_events() -> None:
+    events = [
+        event(ts=at(DAY1, 23, 50), visitor_id=1, pathname="/late"),
+        event(ts=at(date(2026, 3, 15), 0, 10), visitor_id=1, pathname="/after-midnight"),
+        event(ts=at(date(2026, 3, 15), 9), visitor_id=2, pathname="/next-day"),
+    ]
+    first = rows_by_key(rollup_day(events, DAY1, PARIS))
+    second = rows_by_key(rollup_day(events, date(2026, 3, 15), PARIS))
+    assert first[("", "")][:3] == (1, 1, 2)
+    assert ("event:page", "/after-midnight") in first
+    assert second[("", "")][:3] == (1, 1, 1)
+    assert ("event:page", "/after-midnight") not in second
+
+
+def test_days_close_30_minutes_after_local_midnight() -> None:
+    site = Site(1, "example.com", "Europe/Paris")
+    first = at(date(2026, 3, 12), 10)
+    assert closed_days(site, first, datetime(2026, 3, 14, 23, 40, tzinfo=UTC)) == [
+        date(2026, 3, 12),
+        date(2026, 3, 13),
+        date(2026, 3, 14),
+    ]  # 00:20 in Paris on the 15th
+    assert closed_days(site, first, datetime(2026, 3, 14, 23, 0, tzinfo=UTC))[-1] == date(2026, 3, 13)
+
+
+def test_dst_days_have_23_and_25_hours() -> None:
+    spring_start, spring_end = day_bounds(date(2026, 3, 29), PARIS)
+    autumn_start, autumn_end = day_bounds(date(2026, 10, 25), PARIS)
+    assert (spring_end - spring_start) // 3_600_000 == 23
+    assert (autumn_end - autumn_start) // 3_600_000 == 25
+
+
+async def agg(h: Harness, sql: str) -> list[dict[str, Any]]:
+    return await h.rows(sql)
+
+
+async def test_rollup_job_writes_days_and_months_idempotently(harness: Harness) -> None:
+    await harness.store.remove_site("example.com")
+    await harness.add_site("example.com", timezone="Europe/Paris")
+    harness.clock.now = datetime(2026, 3, 13, 10, tzinfo=UTC)
+    await harness.send(pageview(referrer="https://www.google.com/"))
+    await harness.send(pageview(url="https://example.com/pricing"))
+    harness.clock.now = datetime(2026, 3, 14, 10, tzinfo=UTC)
+    await harness.send(pageview(), headers={"User-Agent": IPHONE_UA})
+    site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
+    report = await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC))
+    assert report.days == [date(2026, 3, 13), date(2026, 3, 14)] and report.visits == 2
+    query = (
+        "SELECT period, bucket, dim, val, visitors, visits, pageviews, bounces FROM agg "
+        "ORDER BY period, bucket, dim, val"
+    )
+    first = await agg(harness, query)
+    totals = [(r["period"], r["visitors"], r["visits"], r["pageviews"]) for r in first if r["dim"] == 0]
+    assert (1, 1, 1, 2) in totals and (1, 1, 1, 1) in totals  # the two days
+    assert (2, 2, 2, 3) in totals  # March = the sum of its days
+    assert (await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC))).days == []
+    again = await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC), again=True)
+    assert len(again.days) == 2
+    assert await agg(harness, query) == first
+    sources = await agg(
+        harness,
+        "SELECT v.value, a.visits FROM agg a JOIN dim_values v ON v.id = a.val "
+        "WHERE a.period = 2 AND a.dim = 4 ORDER BY v.value",
+    )
+    assert [(r["value"], r["visits"]) for r in sources] == [("", 1), ("Google", 1)]
