@@ -64,7 +64,7 @@ async def test_migrations_apply_once_and_record_their_version(store: SQLiteStore
     assert await store.migrate() == []
     assert await store.schema_is_current()
     async with store.admin.execute("SELECT version, name FROM schema_migrations") as cur:
-        assert [tuple(r) for r in await cur.fetchall()] == [(1, "initial")]
+        assert [tuple(r) for r in await cur.fetchall()] == [(1, "initial"), (2, "aggregates")]
 
 
 async def test_database_runs_in_wal_mode_with_the_configured_sync_level(tmp_path: Path) -> None:
