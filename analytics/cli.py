@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -178,6 +179,23 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from analytics.jobs import purge, utc_now
+
+    report = asyncio.run(
+        _with_store(
+            config,
+            lambda store: purge(
+                store, utc_now(), config.privacy.raw_retention_hours, config.privacy.aggregate_retention_months
+            ),
+        )
+    )
+    logging.getLogger("analytics.purge").info("%s", report)
+    print(report)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="analytics",
@@ -215,6 +233,15 @@ def parser() -> argparse.ArgumentParser:
     roll.add_argument("--site", metavar="DOMAIN", help="only this site")
     roll.add_argument("--again", action="store_true", help="redo days already rolled up")
     roll.set_defaults(run=cmd_rollup)
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete expired raw events, salts and aggregates (run from cron)",
+        description="Delete raw events older than privacy.raw_retention_hours whose day is rolled up (never "
+        "before), salts no visit can need, aggregates older than privacy.aggregate_retention_months, and "
+        "dimension values nothing refers to. Safe to interrupt and re-run; prints what it removed.",
+    )
+    purge.set_defaults(run=cmd_purge)
 
     site = commands.add_parser(
         "site", help="add, list, remove sites; print their tracking snippet", description="Manage the tracked sites."

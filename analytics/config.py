@@ -161,6 +161,17 @@ class PrivacyConfig:
     ipv6_prefix: int = _opt(
         48, "Bits of an IPv6 address kept before it is used at all; 128 keeps it whole.", _between(0, 128)
     )
+    raw_retention_hours: int = _opt(
+        48,
+        "Raw (hashed) events are deleted by `analytics purge` once they are this old and their day has been rolled "
+        "up; never before.",
+        _between(1, 24 * 31),
+    )
+    aggregate_retention_months: int = _opt(
+        25,
+        "Aggregates older than this many months are deleted by `analytics purge` (25: the CNIL's limit).",
+        _between(1, 240),
+    )
 
 
 @dataclass(frozen=True, slots=True)

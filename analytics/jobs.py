@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from analytics import rollup
+from analytics import privacy, rollup
 from analytics.sites import Site
 from analytics.store.base import Store
 from analytics.visits import TIMEOUT_MS
@@ -63,3 +63,48 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    raw_events: int
+    salts: int
+    aggregate_rows: int
+    unused_values: int
+
+    def __str__(self) -> str:
+        return (
+            f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows "
+            f"and {self.unused_values} unused dimension values"
+        )
+
+
+def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, retention_hours: int) -> int:
+    """Raw events before this instant may go: old enough, and every day up to there rolled up (with the
+    30 minutes before the first day not rolled up kept, since a visit may continue into it)."""
+    tz = ZoneInfo(site.timezone)
+    day = datetime.fromtimestamp(first_ts / 1000, tz).date()
+    while rollup.day_number(day) in rolled:
+        day += timedelta(days=1)
+    first_open, _ = rollup.day_bounds(day, tz)
+    return min(int(now.timestamp() * 1000) - retention_hours * 3_600_000, first_open - TIMEOUT_MS)
+
+
+async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate_months: int) -> PurgeReport:
+    """Deletes what is no longer needed; each step is its own transaction, so it is safe to interrupt and re-run."""
+    raw = rows = 0
+    for site in await store.list_sites():
+        first_ts = await store.first_event_ts(site.id)
+        if first_ts is not None:
+            cutoff = _raw_cutoff(site, first_ts, await store.rolled_up_days(site.id), now, raw_retention_hours)
+            raw += await store.delete_events_before(site.id, cutoff)
+        tz = ZoneInfo(site.timezone)
+        today = now.astimezone(tz).date()
+        months = rollup.month_number(today) - aggregate_months + 1  # keep the current month and the previous ones
+        oldest = date(months // 12, months % 12 + 1, 1)
+        start, _ = rollup.day_bounds(oldest, tz)
+        rows += await store.delete_aggregates_before(
+            site.id, rollup.local_hour(start, tz), rollup.day_number(oldest), months
+        )
+    salts = await store.delete_salts_before(privacy.expired_before(now))
+    return PurgeReport(raw, salts, rows, await store.delete_unused_values())

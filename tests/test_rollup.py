@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from analytics.jobs import closed_days, rollup_site
+from analytics.jobs import closed_days, purge, rollup_site
 from analytics.rollup import DAY, HOUR, Row, day_bounds, local_hour, rollup_day
 from analytics.sites import Site
 from tests.conftest import IPHONE_UA, Harness, pageview
@@ -129,3 +129,37 @@ async def test_rollup_job_writes_days_and_months_idempotently(harness: Harness) 
         "WHERE a.period = 2 AND a.dim = 4 ORDER BY v.value",
     )
     assert [(r["value"], r["visits"]) for r in sources] == [("", 1), ("Google", 1)]
+
+
+async def test_purge_keeps_raw_events_until_rolled_up_and_old_enough(harness: Harness) -> None:
+    harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
+    await harness.send(pageview())
+    harness.clock.now = datetime(2026, 3, 12, 10, tzinfo=UTC)
+    await harness.send(pageview(url="https://example.com/later"))
+    now = datetime(2026, 3, 12, 20, tzinfo=UTC)
+    nothing = await purge(harness.store, now, 48, 25)
+    assert nothing.raw_events == 0  # old enough, but not rolled up yet
+    site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
+    await rollup_site(harness.store, site, now)
+    first = await purge(harness.store, now, 48, 25)
+    assert first.raw_events == 1  # the 10th: rolled up and over 48 h old; the 12th is neither
+    assert [r["pathname"] for r in await harness.rows()] == ["/later"]
+    assert (await purge(harness.store, now, 48, 25)).raw_events == 0
+    assert "removed 0 raw events" in str(await purge(harness.store, now, 48, 25))
+
+
+async def test_purge_deletes_aggregates_past_retention_and_values_nothing_uses(harness: Harness) -> None:
+    harness.clock.now = datetime(2024, 1, 10, 10, tzinfo=UTC)
+    await harness.send(pageview(url="https://example.com/ancient-page"))
+    harness.clock.now = datetime(2026, 2, 10, 10, tzinfo=UTC)
+    await harness.send(pageview(url="https://example.com/recent-page"))
+    site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
+    await rollup_site(harness.store, site, datetime(2026, 2, 12, tzinfo=UTC))
+    assert {"value": "/ancient-page"} in await harness.rows("SELECT value FROM dim_values")
+    report = await purge(harness.store, datetime(2026, 3, 1, tzinfo=UTC), 48, 25)
+    assert report.aggregate_rows > 0 and report.unused_values > 0 and report.raw_events == 2
+    months = {r["bucket"] for r in await harness.rows("SELECT bucket FROM agg WHERE period = 2")}
+    assert months == {2026 * 12 + 1}  # February 2026 is kept, January 2024 (26 months old) is gone
+    values = await harness.rows("SELECT value FROM dim_values")
+    assert {"value": "/ancient-page"} not in values and {"value": "/recent-page"} in values
+    assert (await purge(harness.store, datetime(2026, 3, 1, tzinfo=UTC), 48, 25)).aggregate_rows == 0

@@ -60,6 +60,14 @@ class Store(Protocol):
 
     async def rolled_up_days(self, site_id: int) -> set[int]: ...
 
+    async def delete_events_before(self, site_id: int, ts_ms: int) -> int: ...
+
+    async def delete_aggregates_before(self, site_id: int, hour: int, day: int, month: int) -> int:
+        """Deletes hourly, daily and monthly rows older than the given buckets; returns how many."""
+
+    async def delete_unused_values(self) -> int:
+        """Deletes dimension values (page paths, referrers...) no aggregate row refers to any more."""
+
     async def write_rollup(
         self,
         site_id: int,

@@ -22,7 +22,7 @@ import aiosqlite
 
 from analytics.errors import Conflict, NotFound, StoreError
 from analytics.events import COLUMNS, Event
-from analytics.rollup import Row
+from analytics.rollup import DAY, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row
 from analytics.sites import Site, SiteSettings
 from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
@@ -266,6 +266,36 @@ class SQLiteStore:
             )
         except sqlite3.Error as exc:
             raise StoreError(f"writing the rollup of day {day} failed: {exc}") from None
+
+    async def _delete(self, sql: str, args: tuple[object, ...], what: str) -> int:
+        try:
+            cur = await self.admin.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete {what}: {exc}") from None
+        return cur.rowcount
+
+    async def delete_events_before(self, site_id: int, ts_ms: int) -> int:
+        return await self._delete("DELETE FROM events WHERE site_id = ? AND ts < ?", (site_id, ts_ms), "raw events")
+
+    async def delete_aggregates_before(self, site_id: int, hour: int, day: int, month: int) -> int:
+        removed = 0
+        for period, bucket in ((HOUR, hour), (DAY, day), (MONTH, month)):
+            removed += await self._delete(
+                "DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket < ?",
+                (site_id, period, bucket),
+                "aggregates",
+            )
+        await self._delete("DELETE FROM rollups WHERE site_id = ? AND day < ?", (site_id, day), "rollup records")
+        return removed
+
+    async def delete_unused_values(self) -> int:
+        return await self._delete(
+            "DELETE FROM dim_values WHERE "
+            "(dim <> ? AND id NOT IN (SELECT DISTINCT val FROM agg)) OR "
+            "(dim = ? AND id NOT IN (SELECT DISTINCT dim - ? FROM agg WHERE dim >= ?))",
+            (PROP_KEYS, PROP_KEYS, PROPS_BASE, PROPS_BASE),
+            "unused dimension values",
+        )
 
     async def count_events(self, site_id: int | None = None) -> int:
         sql, args = (
