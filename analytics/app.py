@@ -29,6 +29,7 @@ from analytics.ingest import Pipeline, Signals
 from analytics.privacy import Anonymizer, Network, SaltBook
 from analytics.referrers import normalize_spam_domains
 from analytics.sites import SiteRegistry
+from analytics.stats_api import StatsApi
 from analytics.store import Store, open_store
 from analytics.tracker import TrackerScript
 
@@ -146,8 +147,11 @@ def create_app(config: Config, clock: Clock = utc_now, store: Store | None = Non
             )
         return script.response(request, tracker_module.LONG_CACHE)
 
+    stats = StatsApi(store, clock)
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route("/api/v2/query", stats.query, methods=["POST"]),
+        Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
         Route("/tracker.{version}.js", tracker_versioned, methods=["GET", "HEAD"]),
     ]

@@ -196,6 +196,61 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from analytics import apikeys
+
+    key = apikeys.new_key()
+
+    async def work(store: Store) -> str:
+        sites = {s.domain: s.id for s in await store.list_sites()}
+        wanted = [d.strip().lower() for d in args.site]
+        missing = [d for d in wanted if d not in sites]
+        if missing:
+            raise AnalyticsError(f"no site {missing[0]}; `analytics site list` shows the registered ones")
+        created = await store.add_api_key(
+            args.name or ", ".join(wanted),
+            apikeys.digest(key),
+            apikeys.display_prefix(key),
+            [sites[d] for d in wanted],
+            int(time.time() * 1000),
+        )
+        return f"{created.id}"
+
+    key_id = asyncio.run(_with_store(config, work))
+    print(key)
+    print(
+        f"(key {key_id} for {', '.join(args.site)}; shown only now: store it in your secrets manager)", file=sys.stderr
+    )
+    return 0
+
+
+def cmd_apikey_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(store: Store) -> list[str]:
+        domains = {s.id: s.domain for s in await store.list_sites()}
+        return [
+            f"{k.id:>4}  {k.prefix}…  {k.name}  sites: {', '.join(domains.get(i, '?') for i in k.site_ids)}"
+            + ("  (revoked)" if k.revoked_at else "")
+            for k in await store.list_api_keys()
+        ]
+
+    print(
+        "\n".join(asyncio.run(_with_store(config, work)))
+        or "no API keys; create one with: analytics apikey create --site example.com"
+    )
+    return 0
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not asyncio.run(_with_store(config, lambda s: s.revoke_api_key(args.id, int(time.time() * 1000)))):
+        raise AnalyticsError(f"no active API key {args.id}; `analytics apikey list` shows them")
+    print(f"revoked API key {args.id}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="analytics",
@@ -242,6 +297,26 @@ def parser() -> argparse.ArgumentParser:
         "dimension values nothing refers to. Safe to interrupt and re-run; prints what it removed.",
     )
     purge.set_defaults(run=cmd_purge)
+
+    apikey = commands.add_parser(
+        "apikey",
+        help="create, list or revoke Stats API keys",
+        description="Manage keys for the Stats API (POST /api/v2/query).",
+    )
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
+    create = apikey_commands.add_parser(
+        "create", help="create a key (printed once)", description="Create a key for the given sites and print it, once."
+    )
+    create.add_argument(
+        "--site", action="append", required=True, metavar="DOMAIN", help="a site the key may read; repeat for several"
+    )
+    create.add_argument("--name", help="a label for the key (default: its sites)")
+    create.set_defaults(run=cmd_apikey_create)
+    keys = apikey_commands.add_parser("list", help="list keys", description="List keys (never the keys themselves).")
+    keys.set_defaults(run=cmd_apikey_list)
+    revoke = apikey_commands.add_parser("revoke", help="revoke a key", description="Revoke a key by its id.")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(run=cmd_apikey_revoke)
 
     site = commands.add_parser(
         "site", help="add, list, remove sites; print their tracking snippet", description="Manage the tracked sites."

@@ -12,6 +12,7 @@ from datetime import date
 from importlib import resources
 from typing import Protocol
 
+from analytics.apikeys import ApiKey
 from analytics.events import Event
 from analytics.rollup import Row
 from analytics.sites import Site, SiteSettings
@@ -67,6 +68,26 @@ class Store(Protocol):
 
     async def delete_unused_values(self) -> int:
         """Deletes dimension values (page paths, referrers...) no aggregate row refers to any more."""
+
+    async def add_api_key(
+        self, name: str, key_hash: bytes, prefix: str, site_ids: Sequence[int], now_ms: int
+    ) -> ApiKey: ...
+
+    async def find_api_key(self, key_hash: bytes) -> ApiKey | None: ...
+
+    async def list_api_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_api_key(self, key_id: int, now_ms: int) -> bool:
+        """False when no active key has this id."""
+
+    async def sum_aggregates(
+        self, site_id: int, dimension: str, ranges: Sequence[tuple[int, int, int]], by_bucket: bool = False
+    ) -> dict[tuple[int, str], tuple[int, ...]]:
+        """Unfiltered sums (visitors, visits, pageviews, events, bounces, duration) of a dimension's rows over
+        (period, first bucket, last bucket) ranges, keyed by (bucket or 0, value)."""
+
+    async def recent_visitors(self, site_id: int, since_ms: int) -> int:
+        """Distinct visitors with an event since the instant (the realtime count)."""
 
     async def write_rollup(
         self,

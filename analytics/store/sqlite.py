@@ -20,9 +20,10 @@ from typing import Any
 
 import aiosqlite
 
+from analytics.apikeys import ApiKey
 from analytics.errors import Conflict, NotFound, StoreError
 from analytics.events import COLUMNS, Event
-from analytics.rollup import DAY, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row
+from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row
 from analytics.sites import Site, SiteSettings
 from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
@@ -296,6 +297,95 @@ class SQLiteStore:
             (PROP_KEYS, PROP_KEYS, PROPS_BASE, PROPS_BASE),
             "unused dimension values",
         )
+
+    async def add_api_key(
+        self, name: str, key_hash: bytes, prefix: str, site_ids: Sequence[int], now_ms: int
+    ) -> ApiKey:
+        try:
+            cur = await self.admin.execute(
+                "INSERT INTO api_keys (name, key_hash, prefix, site_ids, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, key_hash, prefix, json.dumps(list(site_ids)), now_ms),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create the API key: {exc}") from None
+        assert cur.lastrowid is not None
+        return ApiKey(cur.lastrowid, name, prefix, tuple(site_ids), now_ms, None)
+
+    async def _api_keys(self, where: str, args: tuple[object, ...]) -> list[ApiKey]:
+        sql = f"SELECT id, name, prefix, site_ids, created_at, revoked_at FROM api_keys {where} ORDER BY id"  # noqa: S608
+        try:
+            async with self.admin.execute(sql, args) as cur:
+                rows = await cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read API keys: {exc}") from None
+        return [
+            ApiKey(
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                tuple(json.loads(str(r[3]))),
+                int(r[4]),
+                None if r[5] is None else int(r[5]),
+            )
+            for r in rows
+        ]
+
+    async def find_api_key(self, key_hash: bytes) -> ApiKey | None:
+        found = await self._api_keys("WHERE key_hash = ?", (key_hash,))
+        return found[0] if found else None
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        return await self._api_keys("", ())
+
+    async def revoke_api_key(self, key_id: int, now_ms: int) -> bool:
+        return bool(
+            await self._delete(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now_ms, key_id), "API key"
+            )
+        )
+
+    async def sum_aggregates(
+        self, site_id: int, dimension: str, ranges: Sequence[tuple[int, int, int]], by_bucket: bool = False
+    ) -> dict[tuple[int, str], tuple[int, ...]]:
+        """Sums of unfiltered rows of one dimension ("" = totals) over (period, first bucket, last bucket)
+        ranges, by value (and by bucket when asked); keys are (bucket or 0, value)."""
+        if not ranges:
+            return {}
+        if dimension and dimension not in DIMENSIONS:
+            async with self.admin.execute(
+                "SELECT id FROM dim_values WHERE dim = ? AND value = ?", (PROP_KEYS, dimension.removeprefix("props:"))
+            ) as cur:
+                key = await cur.fetchone()
+            if key is None:
+                return {}
+            dim = PROPS_BASE + int(key[0])
+        else:
+            dim = DIMENSIONS.get(dimension, 0)
+        where = " OR ".join("(a.period = ? AND a.bucket BETWEEN ? AND ?)" for _ in ranges)
+        bucket = "a.bucket" if by_bucket else "0"
+        sql = (
+            f"SELECT {bucket}, COALESCE(v.value, ''), SUM(a.visitors), SUM(a.visits), SUM(a.pageviews), "  # noqa: S608
+            f"SUM(a.events), SUM(a.bounces), SUM(a.duration) FROM agg a LEFT JOIN dim_values v ON v.id = a.val "
+            f"WHERE a.site_id = ? AND a.fdim = 0 AND a.fval = 0 AND a.dim = ? AND ({where}) "
+            f"GROUP BY {'a.bucket, ' if by_bucket else ''}a.val, v.value"
+        )
+        args = [site_id, dim, *(x for r in ranges for x in r)]
+        try:
+            async with self.admin.execute(sql, args) as cur:
+                rows = await cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read aggregates: {exc}") from None
+        return {(int(r[0]), str(r[1])): tuple(int(x) for x in r[2:]) for r in rows}
+
+    async def recent_visitors(self, site_id: int, since_ms: int) -> int:
+        try:
+            async with self.admin.execute(
+                "SELECT COUNT(DISTINCT visitor_id) FROM events WHERE site_id = ? AND ts >= ?", (site_id, since_ms)
+            ) as cur:
+                found = await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot count recent visitors: {exc}") from None
+        return int(found[0]) if found else 0
 
     async def count_events(self, site_id: int | None = None) -> int:
         sql, args = (

@@ -1,0 +1,253 @@
+"""Answering a `Query`: closed days from the aggregates (months where whole), open days from raw events
+through the same rollup code, merged; then the metrics, ordering, pagination and comparison.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from analytics import rollup
+from analytics.query import Query, QueryError, iso, previous, resolve, stored_dimension
+from analytics.sites import Site
+from analytics.store.base import Store
+from analytics.visits import TIMEOUT_MS
+
+Counts = tuple[int, ...]  # visitors, visits, pageviews, events, bounces, duration (seconds)
+ZERO: Counts = (0, 0, 0, 0, 0, 0)
+HOUR_MS = 3_600_000
+
+
+def _add(a: Counts, b: Iterable[int]) -> Counts:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def _month_end(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> list[tuple[int, int, int]]:
+    """(period, first, last) bucket ranges covering the rolled-up days of [start, end]: whole months as one
+    monthly bucket when allowed, runs of days otherwise."""
+    ranges: list[tuple[int, int, int]] = []
+    day = start
+    while day <= end:
+        month_end = min(_month_end(day), end)
+        days = [rollup.day_number(day + timedelta(days=i)) for i in range((month_end - day).days + 1)]
+        whole = day.day == 1 and month_end == _month_end(day) and all(d in rolled for d in days)
+        if whole and whole_months:
+            ranges.append((rollup.MONTH, rollup.month_number(day), rollup.month_number(day)))
+        else:
+            for number in days:
+                if number not in rolled:
+                    continue
+                if ranges and ranges[-1][0] == rollup.DAY and ranges[-1][2] == number - 1:
+                    ranges[-1] = (rollup.DAY, ranges[-1][1], number)
+                else:
+                    ranges.append((rollup.DAY, number, number))
+        day = month_end + timedelta(days=1)
+    return ranges
+
+
+class Answerer:
+    """One query for one site, at one instant."""
+
+    def __init__(self, store: Store, site: Site, query: Query, now: datetime) -> None:
+        self.store, self.site, self.query, self.now = store, site, query, now
+        self.tz = ZoneInfo(site.timezone)
+        self.dimension = stored_dimension(query.breakdown) if query.breakdown else ""
+
+    async def _open_rows(self, days: list[date]) -> list[rollup.Row]:
+        rows: list[rollup.Row] = []
+        for day in days:
+            start, end = rollup.day_bounds(day, self.tz)
+            events = await self.store.events_between(self.site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
+            rows += rollup.rollup_day(events, day, self.tz)
+        return rows
+
+    async def collect(self, start: date, end: date, rolled: set[int]) -> dict[str, Counts]:
+        """Counts per label: the breakdown value, the time bucket label, or "" for totals."""
+        time = self.query.time
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        open_days = [d for d in days if rollup.day_number(d) not in rolled and d <= self.now.astimezone(self.tz).date()]
+        found: defaultdict[str, Counts] = defaultdict(lambda: ZERO)
+        if time is None:
+            sums = await self.store.sum_aggregates(self.site.id, self.dimension, _ranges(start, end, rolled, True))
+            for (_, value), counts in sums.items():
+                found[value] = _add(found[value], counts)
+            for row in await self._open_rows(open_days):
+                if row.period == rollup.DAY and row.dimension == self.dimension:
+                    found[row.value] = _add(found[row.value], _counts(row))
+            return dict(found)
+        period = rollup.HOUR if time == "time:hour" else rollup.DAY
+        ranges = _ranges(start, end, rolled, False)
+        if period == rollup.HOUR:
+            ranges = [(rollup.HOUR, *self._hours(first, last)) for _, first, last in ranges]
+        sums = await self.store.sum_aggregates(self.site.id, "", ranges, by_bucket=True)
+        labels = {bucket: counts for (bucket, _), counts in sums.items()}
+        for row in await self._open_rows(open_days):
+            if row.period == period and not row.dimension:
+                labels[row.bucket] = _add(labels.get(row.bucket, ZERO), _counts(row))
+        for day in days:  # every bucket of the range appears, zeros included, as in Plausible
+            for bucket in self._buckets(day, period):
+                key = self._label(bucket, period, time)
+                found[key] = _add(found[key], labels.get(bucket, ZERO))
+        return dict(found)
+
+    def _hours(self, first_day: int, last_day: int) -> tuple[int, int]:
+        start, _ = rollup.day_bounds(date.fromordinal(first_day), self.tz)
+        _, end = rollup.day_bounds(date.fromordinal(last_day), self.tz)
+        return rollup.local_hour(start, self.tz), rollup.local_hour(end, self.tz) - 1
+
+    def _buckets(self, day: date, period: int) -> list[int]:
+        if period == rollup.DAY:
+            return [rollup.day_number(day)]
+        first, last = self._hours(rollup.day_number(day), rollup.day_number(day))
+        return list(range(first, last + 1))
+
+    @staticmethod
+    def _label(bucket: int, period: int, time: str) -> str:
+        if period == rollup.HOUR:
+            return (datetime(1970, 1, 1) + timedelta(hours=bucket)).strftime("%Y-%m-%d %H:00:00")
+        day = date.fromordinal(bucket)
+        if time == "time:week":
+            return iso(day - timedelta(days=day.weekday()))
+        if time == "time:month":
+            return iso(day.replace(day=1))
+        return iso(day)
+
+    async def answer(self) -> dict[str, Any]:
+        q = self.query
+        today = self.now.astimezone(self.tz).date()
+        rolled = await self.store.rolled_up_days(self.site.id)
+        first_ts = await self.store.first_event_ts(self.site.id)
+        known = [date.fromordinal(min(rolled))] if rolled else []
+        if first_ts is not None:
+            known.append(datetime.fromtimestamp(first_ts / 1000, self.tz).date())
+        first_day = min(known, default=today)
+        if q.date_range == "24h":
+            raise QueryError('24h is not supported yet; use "day" or two ISO dates')
+        start, end = resolve(q.date_range, today, first_day)
+        if q.time == "time:hour" and (end - start).days > 1:
+            raise QueryError("time:hour is available for ranges of up to two days; use time:day beyond")
+        current = await self.collect(start, end, rolled)
+        totals = await self._totals(current, start, end, rolled)
+        results = self._results(current, totals)
+        if q.comparisons:
+            before = previous(start, end)
+            past = await self.collect(*before, rolled)
+            past_totals = await self._totals(past, *before, rolled)
+            past_results = self._results(past, past_totals)
+            for i, result in enumerate(results):
+                match = self._match(result, past_results, i)
+                result["comparison"] = {
+                    "dimensions": match["dimensions"] if match else result["dimensions"],
+                    "metrics": match["metrics"] if match else [0 for _ in q.metrics],
+                    "change": [
+                        _change(m, a, b)
+                        for m, a, b in zip(
+                            q.metrics,
+                            result["metrics"],
+                            match["metrics"] if match else [0] * len(q.metrics),
+                            strict=True,
+                        )
+                    ],
+                }
+        total_rows = len(results)
+        results = results[q.offset : q.offset + q.limit]
+        meta: dict[str, Any] = {}
+        if q.total_rows:
+            meta["total_rows"] = total_rows
+        if q.comparisons:
+            meta["comparison_date_range"] = [iso(d) for d in previous(start, end)]
+        meta["unique_visitors"] = "sums of daily unique visitors over multi-day ranges (the salt changes daily)"
+        return {
+            "results": results,
+            "meta": meta,
+            "query": {
+                "site_id": self.site.domain,
+                "metrics": list(q.metrics),
+                "date_range": [iso(start), iso(end)],
+                "dimensions": list(q.dimensions),
+                "filters": [],
+                "order_by": [list(o) for o in self._order()],
+                "pagination": {"limit": q.limit, "offset": q.offset},
+            },
+        }
+
+    async def _totals(self, found: dict[str, Counts], start: date, end: date, rolled: set[int]) -> Counts:
+        if not self.dimension:
+            totals = ZERO
+            for counts in found.values():
+                totals = _add(totals, counts)
+            return totals
+        whole = Answerer(self.store, self.site, Query(self.query.site_id, ("visitors",), (start, end)), self.now)
+        return (await whole.collect(start, end, rolled)).get("", ZERO)
+
+    def _order(self) -> tuple[tuple[str, str], ...]:
+        q = self.query
+        if q.order_by:
+            return q.order_by
+        if q.time:
+            return ((q.time, "asc"),)
+        if q.breakdown:
+            return (("visitors" if "visitors" in q.metrics else q.metrics[0], "desc"),)
+        return ()
+
+    def _results(self, found: dict[str, Counts], totals: Counts) -> list[dict[str, Any]]:
+        q = self.query
+        results: list[dict[str, Any]] = [
+            {"metrics": [_metric(m, counts, totals) for m in q.metrics], "dimensions": [label] if q.dimensions else []}
+            for label, counts in found.items()
+            if (q.dimensions or label == "") and not (q.breakdown == "event:goal" and label == "pageview")
+        ]
+        if not q.dimensions and not results:
+            results = [{"metrics": [_metric(m, ZERO, ZERO) for m in q.metrics], "dimensions": []}]
+        results.sort(key=lambda r: r["dimensions"])  # ties are listed by value
+        for key, direction in reversed(self._order()):  # stable sorts, last key first
+            if key in q.metrics:
+                index = q.metrics.index(key)
+                results.sort(key=lambda r: r["metrics"][index], reverse=direction == "desc")
+            else:
+                results.sort(key=lambda r: r["dimensions"], reverse=direction == "desc")
+        return results
+
+    def _match(self, result: dict[str, Any], past: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
+        if self.query.time:  # time series compare position by position
+            return past[index] if index < len(past) else None
+        return next((p for p in past if p["dimensions"] == result["dimensions"]), None)
+
+
+def _counts(row: rollup.Row) -> Counts:
+    return (row.visitors, row.visits, row.pageviews, row.events, row.bounces, row.duration)
+
+
+def _metric(name: str, c: Counts, totals: Counts) -> int | float:
+    visitors, visits, pageviews, events, bounces, duration = c
+    if name == "visitors":
+        return visitors
+    if name == "visits":
+        return visits
+    if name == "pageviews":
+        return pageviews
+    if name == "events":
+        return events
+    if name == "views_per_visit":
+        return round(pageviews / visits, 2) if visits else 0.0
+    if name == "bounce_rate":
+        return round(bounces / visits * 100) if visits else 0
+    if name == "visit_duration":
+        return round(duration / visits) if visits else 0
+    # percentage and conversion_rate: the row's visitors as a share of all visitors in the range
+    return round(visitors / totals[0] * 100, 1) if totals[0] else 0.0
+
+
+def _change(metric: str, now: int | float, before: int | float) -> int | float | None:
+    if metric in ("bounce_rate", "percentage", "conversion_rate"):
+        return round(now - before, 1)
+    if not before:
+        return None if now else 0
+    return round((now - before) / before * 100)

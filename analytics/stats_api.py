@@ -1,0 +1,84 @@
+"""The Stats API over HTTP: `POST /api/v2/query` (Plausible's v2 shape) and the realtime visitor count.
+
+Bearer keys are checked against their SHA-256; a wrong or revoked key gets 401, a site the key may not read
+gets 404 (the same answer as a site that does not exist, so keys cannot probe for sites).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from analytics import apikeys
+from analytics.beacon import normalize_domain
+from analytics.errors import StoreError
+from analytics.query import QueryError, parse
+from analytics.sites import Site
+from analytics.stats import Answerer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from analytics.store.base import Store
+
+REALTIME_WINDOW = timedelta(minutes=5)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class StatsApi:
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def _site(self, request: Request, domain: Any) -> Site | JSONResponse:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(
+                401,
+                "missing API key: send the header Authorization: Bearer <key> "
+                "(create a key with `analytics apikey create --site example.com`)",
+            )
+        key = await self.store.find_api_key(apikeys.digest(token.strip()))
+        if key is None or key.revoked_at is not None:
+            return _error(401, "invalid or revoked API key")
+        if not isinstance(domain, str) or not domain.strip():
+            return _error(400, 'site_id is required: the site\'s domain, e.g. "example.com"')
+        name = normalize_domain(domain)
+        site = next((s for s in await self.store.list_sites() if s.domain == name), None)
+        if site is None or not key.allows(site.id):
+            return _error(404, f"site {name} does not exist or this API key may not read it")
+        return site
+
+    async def query(self, request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return _error(400, "the body must be JSON")
+        try:
+            site = await self._site(request, body.get("site_id") if isinstance(body, dict) else None)
+            if isinstance(site, JSONResponse):
+                return site
+            query = parse(body)
+            return JSONResponse(await Answerer(self.store, site, query, self.clock()).answer())
+        except QueryError as exc:
+            return _error(400, str(exc))
+        except StoreError as exc:
+            return _error(503, f"the database is unavailable: {exc}")
+
+    async def realtime(self, request: Request) -> JSONResponse:
+        try:
+            site = await self._site(request, request.query_params.get("site_id"))
+            if isinstance(site, JSONResponse):
+                return site
+            since = self.clock() - REALTIME_WINDOW
+            return JSONResponse(await self.store.recent_visitors(site.id, int(since.timestamp() * 1000)))
+        except StoreError as exc:
+            return _error(503, f"the database is unavailable: {exc}")

@@ -1,0 +1,193 @@
+"""The Stats API: Plausible v2 shape, aggregates merged with the open day, keys, and honest refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from analytics import apikeys
+from analytics.config import Config
+from analytics.jobs import rollup_site
+from tests.conftest import IPHONE_UA, Clock, Harness, pageview, start
+
+
+@pytest.fixture
+async def stats(config: Config) -> AsyncIterator[tuple[Harness, str]]:
+    """Three days of traffic in Paris: March 10 and 11 rolled up, March 12 (today) still open."""
+    clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
+    async for h in start(config, clock):
+        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.send(pageview(referrer="https://www.google.com/"))
+        await h.send(pageview(url="https://example.com/pricing", referrer="https://www.google.com/"))
+        await h.send(pageview(), headers={"User-Agent": IPHONE_UA, "X-Forwarded-For": "90.84.0.9"})
+        clock.now = datetime(2026, 3, 11, 15, tzinfo=UTC)
+        await h.send(pageview(name="Signup", props={"plan": "pro"}))
+        await h.send(pageview(url="https://example.com/blog"))
+        clock.now = datetime(2026, 3, 12, 10, tzinfo=UTC)
+        site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+        assert (await rollup_site(h.store, site, clock.now)).days == [
+            datetime(2026, 3, 10).date(),
+            datetime(2026, 3, 11).date(),
+        ]
+        await h.send(pageview(referrer="https://news.ycombinator.com/"))  # today: from raw events
+        key = apikeys.new_key()
+        await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+        yield h, key
+
+
+async def ask(h: Harness, key: str, body: dict[str, Any]) -> Any:
+    response = await h.client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+BASE = {"site_id": "example.com", "date_range": "7d"}
+
+
+async def test_totals_merge_rolled_up_days_with_today(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    answer = await ask(
+        h,
+        key,
+        {
+            **BASE,
+            "metrics": [
+                "visitors",
+                "visits",
+                "pageviews",
+                "events",
+                "bounce_rate",
+                "views_per_visit",
+                "visit_duration",
+            ],
+        },
+    )
+    # Mar 10: 2 visitors, 2 visits (one of 2 pageviews), Mar 11: 1 visitor, 1 visit (Signup + pageview),
+    # Mar 12: 1 visitor, 1 visit. Multi-day visitors are sums of daily uniques.
+    assert answer["results"] == [{"metrics": [4, 4, 5, 6, 50, 1.25, 0], "dimensions": []}]
+    assert answer["query"]["date_range"] == ["2026-03-06", "2026-03-12"]
+    assert "daily unique" in answer["meta"]["unique_visitors"]
+
+
+async def test_breakdown_by_source_with_percentage(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    answer = await ask(
+        h, key, {**BASE, "metrics": ["visitors", "pageviews", "percentage"], "dimensions": ["visit:source"]}
+    )
+    assert answer["results"] == [
+        {"metrics": [2, 2, 50.0], "dimensions": [""]},
+        {"metrics": [1, 2, 25.0], "dimensions": ["Google"]},
+        {"metrics": [1, 1, 25.0], "dimensions": ["Hacker News"]},
+    ]
+
+
+async def test_goals_and_properties(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    goals = await ask(
+        h, key, {**BASE, "metrics": ["visitors", "events", "conversion_rate"], "dimensions": ["event:goal"]}
+    )
+    assert goals["results"] == [{"metrics": [1, 1, 25.0], "dimensions": ["Signup"]}]
+    plans = await ask(h, key, {**BASE, "metrics": ["visitors"], "dimensions": ["event:props:plan"]})
+    assert plans["results"] == [{"metrics": [1], "dimensions": ["pro"]}]
+
+
+async def test_daily_series_has_every_day_and_compares_with_the_previous_period(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    answer = await ask(
+        h,
+        key,
+        {
+            "site_id": "example.com",
+            "date_range": ["2026-03-10", "2026-03-12"],
+            "metrics": ["visitors", "pageviews"],
+            "dimensions": ["time:day"],
+            "include": {"comparisons": {"mode": "previous_period"}, "total_rows": True},
+        },
+    )
+    assert [(r["dimensions"], r["metrics"]) for r in answer["results"]] == [
+        (["2026-03-10"], [2, 3]),
+        (["2026-03-11"], [1, 1]),
+        (["2026-03-12"], [1, 1]),
+    ]
+    assert answer["results"][0]["comparison"]["metrics"] == [0, 0]
+    assert answer["meta"]["total_rows"] == 3
+    assert answer["meta"]["comparison_date_range"] == ["2026-03-07", "2026-03-09"]
+
+
+async def test_hourly_series_of_today(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    answer = await ask(
+        h, key, {"site_id": "example.com", "date_range": "day", "metrics": ["visits"], "dimensions": ["time:hour"]}
+    )
+    assert len(answer["results"]) == 24
+    assert [r for r in answer["results"] if r["metrics"] != [0]] == [
+        {"metrics": [1], "dimensions": ["2026-03-12 11:00:00"]}
+    ]  # 10:00 UTC is 11:00 in Paris
+
+
+async def test_pagination_and_order(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    answer = await ask(
+        h,
+        key,
+        {
+            **BASE,
+            "metrics": ["pageviews"],
+            "dimensions": ["event:page"],
+            "order_by": [["event:page", "asc"]],
+            "pagination": {"limit": 1, "offset": 1},
+            "include": {"total_rows": True},
+        },
+    )
+    assert [r["dimensions"][0] for r in answer["results"]] == ["/pricing"]  # after "/blog"
+    assert answer["meta"]["total_rows"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:source", ["Google"]]]}, "filters"),
+        ({**BASE, "metrics": ["visitors"], "dimensions": ["visit:source", "visit:country"]}, "one dimension"),
+        ({**BASE, "metrics": ["revenue"]}, "metrics must be"),
+        ({**BASE, "metrics": ["visitors"], "dimensions": ["time:hour"]}, "two days"),
+        ({**BASE, "metrics": ["percentage"]}, "breakdown"),
+        ({"site_id": "example.com", "metrics": ["visitors"], "date_range": "forever"}, "date_range"),
+        ({"site_id": "example.com", "metrics": ["visitors"], "date_range": ["2026-03-12", "2026-03-01"]}, "starts"),
+        ({**BASE, "metrics": ["visitors"], "pagination": {"limit": 0}}, "pagination"),
+    ],
+)
+async def test_questions_the_aggregates_cannot_answer_get_400_with_the_reason(
+    stats: tuple[Harness, str], body: dict[str, Any], message: str
+) -> None:
+    h, key = stats
+    response = await h.client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+async def test_keys_are_checked_and_scoped(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    body = {**BASE, "metrics": ["visitors"]}
+    assert (await h.client.post("/api/v2/query", json=body)).status_code == 401
+    wrong = await h.client.post("/api/v2/query", json=body, headers={"Authorization": "Bearer ak_wrong"})
+    assert wrong.status_code == 401
+    await h.add_site("other.example")
+    foreign = await h.client.post(
+        "/api/v2/query", json={**body, "site_id": "other.example"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert foreign.status_code == 404
+    [stored] = await h.store.list_api_keys()
+    assert await h.store.revoke_api_key(stored.id, 1)
+    revoked = await h.client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert revoked.status_code == 401
+
+
+async def test_realtime_counts_visitors_of_the_last_five_minutes(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    url = "/api/v1/stats/realtime/visitors?site_id=example.com"
+    assert (await h.client.get(url, headers={"Authorization": f"Bearer {key}"})).json() == 1
+    h.clock.advance(minutes=6)
+    assert (await h.client.get(url, headers={"Authorization": f"Bearer {key}"})).json() == 0
