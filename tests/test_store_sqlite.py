@@ -13,6 +13,7 @@ from analytics.errors import Conflict, NotFound, StoreError
 from analytics.events import Event
 from analytics.sites import SiteSettings
 from analytics.store import SQLiteStore
+from analytics.store.base import load_migrations
 from analytics.store.sqlite import ROWS_PER_STATEMENT
 
 
@@ -64,7 +65,9 @@ async def test_migrations_apply_once_and_record_their_version(store: SQLiteStore
     assert await store.migrate() == []
     assert await store.schema_is_current()
     async with store.admin.execute("SELECT version, name FROM schema_migrations") as cur:
-        assert [tuple(r) for r in await cur.fetchall()] == [(1, "initial"), (2, "aggregates")]
+        recorded = [tuple(r) for r in await cur.fetchall()]
+    assert recorded == [(m.version, m.name) for m in load_migrations()]
+    assert recorded[:3] == [(1, "initial"), (2, "aggregates"), (3, "api_keys")]
 
 
 async def test_database_runs_in_wal_mode_with_the_configured_sync_level(tmp_path: Path) -> None:
