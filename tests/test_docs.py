@@ -33,7 +33,19 @@ def test_readme_quick_start_commands_are_the_makefile_targets() -> None:
 
 
 def test_every_cli_command_is_in_the_readme() -> None:
-    for command in ("serve", "migrate", "site add", "site list", "site remove"):
+    for command in (
+        "serve",
+        "migrate",
+        "site add",
+        "site list",
+        "site remove",
+        "site snippet",
+        "rollup",
+        "purge",
+        "apikey create",
+        "apikey list",
+        "apikey revoke",
+    ):
         assert f"analytics {command}" in README
     assert parser().prog == "analytics"
 

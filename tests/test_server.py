@@ -270,6 +270,13 @@ def test_cli_manages_sites_and_reports_errors_in_one_line(tmp_path: Path, server
     assert 'src="https://stats.example.com/tracker.' in snippet.stdout
     bad_url = run_cli(tmp_path, server_env, "site", "snippet", "shop.example", "--url", "stats.example.com")
     assert bad_url.returncode == 1 and "server.public_url" in bad_url.stderr
+    key = run_cli(tmp_path, server_env, "apikey", "create", "--site", "shop.example", "--name", "dashboards")
+    assert key.returncode == 0 and key.stdout.startswith("ak_") and "shown only now" in key.stderr
+    listed = run_cli(tmp_path, server_env, "apikey", "list")
+    assert "dashboards" in listed.stdout and key.stdout.strip() not in listed.stdout
+    assert run_cli(tmp_path, server_env, "apikey", "revoke", "1").stdout.strip() == "revoked API key 1"
+    assert "(revoked)" in run_cli(tmp_path, server_env, "apikey", "list").stdout
+    assert run_cli(tmp_path, server_env, "apikey", "revoke", "1").returncode == 1
     unconfirmed = run_cli(tmp_path, server_env, "site", "remove", "shop.example")
     assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
     removed = run_cli(tmp_path, server_env, "site", "remove", "shop.example", "--yes")
