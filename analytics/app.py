@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from analytics import privacy
+from analytics import jobs, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config
@@ -84,6 +86,30 @@ async def _upkeep_loop(services: Services, clock: Clock) -> None:
             log.warning("background upkeep failed, will retry: %s", exc)
 
 
+async def _jobs_loop(services: Services, clock: Clock) -> None:
+    """Rollup and purge on a timer; with several workers, the lease lets one of them do it."""
+    config = services.config
+    holder = f"server-{socket.gethostname()}-{os.getpid()}"
+    while True:
+        await asyncio.sleep(config.jobs.interval_minutes * 60)
+        try:
+            reports, cleaned = await jobs.run_jobs(
+                services.store,
+                clock(),
+                holder,
+                config.privacy.raw_retention_hours,
+                config.privacy.aggregate_retention_months,
+            )
+            for report in reports:
+                if report.days:
+                    log.info("rolled up %s: %d day(s), %d visits", report.site, len(report.days), report.visits)
+            log.info("purge: %s", cleaned)
+        except jobs.Busy:
+            log.debug("jobs skipped: another worker holds the lease")
+        except Exception as exc:  # noqa: BLE001 -- the scheduler must survive and try again next time
+            log.warning("scheduled rollup/purge failed, will retry: %s", exc)
+
+
 def create_app(config: Config, clock: Clock = utc_now, store: Store | None = None) -> Starlette:
     store = store if store is not None else open_store(config.database)
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
@@ -116,11 +142,14 @@ def create_app(config: Config, clock: Clock = utc_now, store: Store | None = Non
             else:
                 log.info("locations from %s", geo.description)
             writer.start()
-            upkeeping = asyncio.create_task(_upkeep_loop(services, clock), name="upkeep")
+            tasks = [asyncio.create_task(_upkeep_loop(services, clock), name="upkeep")]
+            if config.jobs.interval_minutes:
+                tasks.append(asyncio.create_task(_jobs_loop(services, clock), name="jobs"))
             try:
                 yield
             finally:
-                upkeeping.cancel()
+                for task in tasks:
+                    task.cancel()
                 await writer.close()
                 log.info("shut down: %d events committed, %d failed", writer.committed, writer.failed)
         finally:

@@ -153,47 +153,48 @@ def cmd_site_snippet(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rollup(args: argparse.Namespace) -> int:
+def _jobs(args: argparse.Namespace, rollup: bool, purge: bool) -> int:
     config = _config(args)
-    from analytics.jobs import rollup_site, utc_now
+    from analytics.jobs import run_jobs, utc_now
+
+    domain = args.site.strip().lower() if getattr(args, "site", None) else None
 
     async def work(store: Store) -> list[str]:
-        sites = await store.list_sites()
-        if args.site:
-            sites = [s for s in sites if s.domain == args.site.strip().lower()]
-            if not sites:
-                raise AnalyticsError(f"no site {args.site}; `analytics site list` shows the registered ones")
-        lines = []
-        for site in sites:
-            report = await rollup_site(store, site, utc_now(), again=args.again)
-            if report.days:
-                lines.append(
-                    f"{site.domain}: rolled up {len(report.days)} day(s), {report.days[0]} to "
-                    f"{report.days[-1]}: {report.visits} visits, {report.rows} aggregate rows"
-                )
-            else:
-                lines.append(f"{site.domain}: nothing to roll up")
+        if domain and domain not in {s.domain for s in await store.list_sites()}:
+            raise AnalyticsError(f"no site {domain}; `analytics site list` shows the registered ones")
+        reports, cleaned = await run_jobs(
+            store,
+            utc_now(),
+            f"cli-{os.getpid()}",
+            config.privacy.raw_retention_hours,
+            config.privacy.aggregate_retention_months,
+            sites=domain,
+            again=getattr(args, "again", False),
+            do_rollup=rollup,
+            do_purge=purge,
+        )
+        lines = [
+            f"{r.site}: rolled up {len(r.days)} day(s), {r.days[0]} to {r.days[-1]}: {r.visits} visits, "
+            f"{r.rows} aggregate rows"
+            if r.days
+            else f"{r.site}: nothing to roll up"
+            for r in reports
+        ]
+        if cleaned is not None:
+            logging.getLogger("analytics.purge").info("%s", cleaned)
+            lines.append(str(cleaned))
         return lines
 
     print("\n".join(asyncio.run(_with_store(config, work))) or "no sites")
     return 0
 
 
-def cmd_purge(args: argparse.Namespace) -> int:
-    config = _config(args)
-    from analytics.jobs import purge, utc_now
+def cmd_rollup(args: argparse.Namespace) -> int:
+    return _jobs(args, rollup=True, purge=False)
 
-    report = asyncio.run(
-        _with_store(
-            config,
-            lambda store: purge(
-                store, utc_now(), config.privacy.raw_retention_hours, config.privacy.aggregate_retention_months
-            ),
-        )
-    )
-    logging.getLogger("analytics.purge").info("%s", report)
-    print(report)
-    return 0
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    return _jobs(args, rollup=False, purge=True)
 
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:

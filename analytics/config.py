@@ -175,6 +175,17 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JobsConfig:
+    interval_minutes: int = _opt(
+        15,
+        "How often the server runs the rollup and the purge itself (under a lease in the database, so several "
+        "workers and cron never run them twice at once). 0: never; then run `analytics rollup` and "
+        "`analytics purge` from cron.",
+        _between(0, 1440),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class GeoipConfig:
     database: str = _opt(
         "",
@@ -196,6 +207,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     geoip: GeoipConfig = field(default_factory=GeoipConfig)
     log: LogConfig = field(default_factory=LogConfig)
 

@@ -1,4 +1,7 @@
-"""Jobs that cron (or the server's scheduler) runs: the rollup of closed days into aggregates."""
+"""Jobs that cron or the server's scheduler runs: the rollup of closed days into aggregates, and the purge.
+
+Both run under one lease in the store, so that any number of workers (and cron) never run them twice at once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from analytics import privacy, rollup
+from analytics.errors import AnalyticsError
 from analytics.sites import Site
 from analytics.store.base import Store
 from analytics.visits import TIMEOUT_MS
@@ -63,6 +67,42 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+LEASE = "rollup-and-purge"
+LEASE_TTL_MS = 30 * 60 * 1000
+"""Longer than any rollup should take; if a worker dies holding it, another takes over after this."""
+
+
+class Busy(AnalyticsError):
+    """Another worker holds the jobs' lease."""
+
+
+async def run_jobs(
+    store: Store,
+    now: datetime,
+    holder: str,
+    raw_retention_hours: int,
+    aggregate_months: int,
+    sites: str | None = None,
+    again: bool = False,
+    do_purge: bool = True,
+    do_rollup: bool = True,
+) -> tuple[list[RollupReport], PurgeReport | None]:
+    """Rollup then purge, under the lease; raises Busy when another worker is at it."""
+    now_ms = int(now.timestamp() * 1000)
+    if not await store.acquire_lease(LEASE, holder, now_ms, LEASE_TTL_MS):
+        raise Busy("another worker is running the rollup or the purge right now; try again in a few minutes")
+    try:
+        reports = []
+        if do_rollup:
+            for site in await store.list_sites():
+                if sites is None or site.domain == sites:
+                    reports.append(await rollup_site(store, site, now, again))
+        cleaned = await purge(store, now, raw_retention_hours, aggregate_months) if do_purge else None
+        return reports, cleaned
+    finally:
+        await store.release_lease(LEASE, holder)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from analytics.jobs import closed_days, purge, rollup_site
+import pytest
+
+from analytics.jobs import LEASE, Busy, closed_days, purge, rollup_site, run_jobs
 from analytics.rollup import DAY, HOUR, Row, day_bounds, local_hour, rollup_day
 from analytics.sites import Site
 from tests.conftest import IPHONE_UA, Harness, pageview
@@ -163,3 +165,27 @@ async def test_purge_deletes_aggregates_past_retention_and_values_nothing_uses(h
     values = await harness.rows("SELECT value FROM dim_values")
     assert {"value": "/ancient-page"} not in values and {"value": "/recent-page"} in values
     assert (await purge(harness.store, datetime(2026, 3, 1, tzinfo=UTC), 48, 25)).aggregate_rows == 0
+
+
+async def test_the_jobs_lease_lets_one_worker_at_a_time(harness: Harness) -> None:
+    store = harness.store
+    assert await store.acquire_lease("jobs", "a", 1_000, 60_000)
+    assert not await store.acquire_lease("jobs", "b", 2_000, 60_000)
+    assert await store.acquire_lease("jobs", "a", 3_000, 60_000)  # renewing one's own lease
+    assert await store.acquire_lease("jobs", "b", 63_001, 60_000)  # a's lease expired: a worker died
+    await store.release_lease("jobs", "a")  # not a's any more: nothing happens
+    assert not await store.acquire_lease("jobs", "a", 64_000, 60_000)
+    await store.release_lease("jobs", "b")
+    assert await store.acquire_lease("jobs", "a", 65_000, 60_000)
+
+
+async def test_run_jobs_refuses_while_another_worker_runs_them(harness: Harness) -> None:
+    now = datetime(2026, 3, 12, 20, tzinfo=UTC)
+    assert await harness.store.acquire_lease(LEASE, "other-worker", int(now.timestamp() * 1000), 60_000)
+    with pytest.raises(Busy, match="another worker"):
+        await run_jobs(harness.store, now, "me", 48, 25)
+    await harness.store.release_lease(LEASE, "other-worker")
+    harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
+    await harness.send(pageview())
+    reports, cleaned = await run_jobs(harness.store, now, "me", 48, 25)
+    assert [len(r.days) for r in reports] == [2] and cleaned is not None and cleaned.raw_events == 1

@@ -89,6 +89,11 @@ class Store(Protocol):
     async def recent_visitors(self, site_id: int, since_ms: int) -> int:
         """Distinct visitors with an event since the instant (the realtime count)."""
 
+    async def acquire_lease(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
+        """True if `holder` now holds the named lease (free, expired, or already its own) until now + ttl."""
+
+    async def release_lease(self, name: str, holder: str) -> None: ...
+
     async def write_rollup(
         self,
         site_id: int,

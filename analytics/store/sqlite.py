@@ -387,6 +387,23 @@ class SQLiteStore:
             raise StoreError(f"cannot count recent visitors: {exc}") from None
         return int(found[0]) if found else 0
 
+    async def acquire_lease(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
+        try:
+            await self.admin.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, expires_at = excluded.expires_at "
+                "WHERE leases.expires_at <= ? OR leases.holder = excluded.holder",
+                (name, holder, now_ms + ttl_ms, now_ms),
+            )
+            async with self.admin.execute("SELECT holder FROM leases WHERE name = ?", (name,)) as cur:
+                found = await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot take the {name} lease: {exc}") from None
+        return found is not None and found[0] == holder
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._delete("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder), "lease")
+
     async def count_events(self, site_id: int | None = None) -> int:
         sql, args = (
             ("SELECT COUNT(*) FROM events", ())
