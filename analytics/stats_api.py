@@ -18,7 +18,7 @@ from analytics.beacon import normalize_domain
 from analytics.errors import StoreError
 from analytics.query import QueryError, parse
 from analytics.sites import Site
-from analytics.stats import Answerer
+from analytics.stats import Answerer, OpenDays
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,9 +33,10 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 class StatsApi:
-    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], open_days_max_age: float = 10.0) -> None:
         self.store = store
         self.clock = clock
+        self.open_days = OpenDays(open_days_max_age)
 
     async def _site(self, request: Request, domain: Any) -> Site | JSONResponse:
         header = request.headers.get("authorization", "")
@@ -67,7 +68,7 @@ class StatsApi:
             if isinstance(site, JSONResponse):
                 return site
             query = parse(body)
-            return JSONResponse(await Answerer(self.store, site, query, self.clock()).answer())
+            return JSONResponse(await Answerer(self.store, site, query, self.clock(), self.open_days).answer())
         except QueryError as exc:
             return _error(400, str(exc))
         except StoreError as exc:

@@ -30,6 +30,12 @@ def _value_id(db: sqlite3.Connection, dim: int, value: str) -> int:
     return int(found[0])
 
 
+def _all_dimensions(db: sqlite3.Connection) -> set[int]:
+    """Every dimension id rows may have: the fixed ones, totals, and one per property key ever seen."""
+    keys = {PROPS_BASE + int(r[0]) for r in db.execute("SELECT id FROM dim_values WHERE dim = ?", (PROP_KEYS,))}
+    return {0, *DIMENSIONS.values(), *keys}
+
+
 def write_day(
     path: Path,
     busy_timeout_ms: int,
@@ -71,9 +77,16 @@ def write_day(
                         row.duration,
                     )
                 )
-            db.execute("DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket = ?", (site_id, DAY, day))
+            all_dims = _all_dimensions(db)
+            for dim in all_dims:  # one index seek per dimension (the key starts with site, period, filter, dim)
+                db.execute(
+                    "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = ? "
+                    "AND bucket = ?",
+                    (site_id, DAY, dim, day),
+                )
             db.execute(
-                "DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket >= ? AND bucket < ?",
+                "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = 0 "
+                "AND bucket >= ? AND bucket < ?",
                 (site_id, HOUR, *hours),
             )
             db.executemany(
@@ -82,15 +95,20 @@ def write_day(
                 records,
             )
             bucket, first, last = month
-            db.execute("DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket = ?", (site_id, MONTH, bucket))
-            db.execute(
-                f"INSERT INTO agg (site_id, period, bucket, fdim, fval, dim, val, {COUNTERS}) "  # noqa: S608
-                f"SELECT site_id, ?, ?, fdim, fval, dim, val, SUM(visitors), SUM(visits), SUM(pageviews), "
-                f"SUM(events), SUM(bounces), SUM(duration) FROM agg "
-                f"WHERE site_id = ? AND period = ? AND bucket BETWEEN ? AND ? "
-                f"GROUP BY site_id, fdim, fval, dim, val",
-                (MONTH, bucket, site_id, DAY, first, last),
-            )
+            for dim in all_dims | set(dims.values()):
+                db.execute(
+                    "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = ? "
+                    "AND bucket = ?",
+                    (site_id, MONTH, dim, bucket),
+                )
+                db.execute(
+                    f"INSERT INTO agg (site_id, period, bucket, fdim, fval, dim, val, {COUNTERS}) "  # noqa: S608
+                    "SELECT site_id, ?, ?, fdim, fval, dim, val, SUM(visitors), SUM(visits), SUM(pageviews), "
+                    "SUM(events), SUM(bounces), SUM(duration) FROM agg WHERE site_id = ? AND period = ? "
+                    "AND fdim = 0 AND fval = 0 AND dim = ? AND bucket BETWEEN ? AND ? "
+                    "GROUP BY site_id, fdim, fval, dim, val",
+                    (MONTH, bucket, site_id, DAY, dim, first, last),
+                )
             db.execute(
                 "INSERT INTO rollups (site_id, day, rolled_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (site_id, day) DO UPDATE SET rolled_at = excluded.rolled_at",

@@ -24,7 +24,8 @@ CREATE TABLE agg (
     events INTEGER NOT NULL,
     bounces INTEGER NOT NULL,
     duration BIGINT NOT NULL,
-    PRIMARY KEY (site_id, period, bucket, fdim, fval, dim, val)
+    -- Ordered for the queries: one dimension's rows over a range of buckets are contiguous.
+    PRIMARY KEY (site_id, period, fdim, fval, dim, bucket, val)
 ) {{WITHOUT_ROWID}};
 
 -- Which site-local days have been rolled up (their raw events may then be purged).
