@@ -33,22 +33,7 @@ from analytics.store import SQLiteStore
 from bench.traffic import Profile, generate
 
 # Raw-event equivalents of the visit-level dimensions (first event of the visit ~ the event itself here).
-RAW_COLUMNS = {
-    "visit:source": "source",
-    "visit:referrer": "referrer",
-    "visit:utm_source": "utm_source",
-    "visit:utm_medium": "utm_medium",
-    "visit:utm_campaign": "utm_campaign",
-    "visit:country": "country",
-    "visit:region": "region",
-    "visit:city": "city",
-    "visit:browser": "browser",
-    "visit:os": "os",
-    "visit:device": "device",
-    "visit:screen": "screen",
-    "event:page": "pathname",
-    "event:name": "name",
-}
+RAW_COLUMNS = {**VISIT_FIELDS, "event:page": "pathname", "event:name": "name"}
 
 
 def timed(samples: int, work) -> float:  # type: ignore[no-untyped-def]
