@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.jobs import rollup_site
 from analytics.query import parse, resolve
-from analytics.rollup import DIMENSIONS, day_bounds
+from analytics.rollup import DIMENSIONS, VISIT_FIELDS, day_bounds
 from analytics.sites import SiteSettings
 from analytics.stats import Answerer, OpenDays
 from analytics.store import SQLiteStore
