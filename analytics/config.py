@@ -164,8 +164,8 @@ class PrivacyConfig:
     raw_retention_hours: int = _opt(
         48,
         "Raw (hashed) events are deleted by `analytics purge` once they are this old and their day has been rolled "
-        "up; never before.",
-        _between(1, 24 * 31),
+        "up; never before. At least 48, so that `24h` reports and their comparison come from raw events.",
+        _between(48, 24 * 31),
     )
     aggregate_retention_months: int = _opt(
         25,

@@ -128,6 +128,11 @@ def rollup_day(events: Sequence[Event], day: date, tz: ZoneInfo) -> list[Row]:
     """Rows for the visits starting on `day`. `events` must cover the day from 30 minutes before its start to
     LOOKAHEAD_MS after its end, in time order."""
     start, end = day_bounds(day, tz)
+    return rollup_window(events, start, end, tz, day_number(day))
+
+
+def rollup_window(events: Sequence[Event], start: int, end: int, tz: ZoneInfo, bucket: int) -> list[Row]:
+    """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end)."""
     visits, _ = build(events)
     counters: defaultdict[tuple[str, str], Counters] = defaultdict(Counters)
     hourly: defaultdict[int, Counters] = defaultdict(Counters)
@@ -149,7 +154,7 @@ def rollup_day(events: Sequence[Event], day: date, tz: ZoneInfo) -> list[Row]:
         ):
             counters[(dimension, value)].add_visit(visit, custom)
         _event_dimensions(visit, own, counters)
-    rows = [_row(DAY, day_number(day), key, c) for key, c in counters.items()]
+    rows = [_row(DAY, bucket, key, c) for key, c in counters.items()]
     rows += [_row(HOUR, hour, ("", ""), c) for hour, c in hourly.items()]
     return rows
 

@@ -144,62 +144,90 @@ class Answerer:
 
     async def answer(self) -> dict[str, Any]:
         q = self.query
+        if q.date_range == "24h":
+            return await self._last_24h()
         today = self.now.astimezone(self.tz).date()
         rolled = await self.store.rolled_up_days(self.site.id)
         first_ts = await self.store.first_event_ts(self.site.id)
         known = [date.fromordinal(min(rolled))] if rolled else []
         if first_ts is not None:
             known.append(datetime.fromtimestamp(first_ts / 1000, self.tz).date())
-        first_day = min(known, default=today)
-        if q.date_range == "24h":
-            raise QueryError('24h is not supported yet; use "day" or two ISO dates')
-        start, end = resolve(q.date_range, today, first_day)
+        start, end = resolve(q.date_range, today, min(known, default=today))
         if q.time == "time:hour" and (end - start).days > 1:
             raise QueryError("time:hour is available for ranges of up to two days; use time:day beyond")
         current = await self.collect(start, end, rolled)
-        totals = await self._totals(current, start, end, rolled)
-        results = self._results(current, totals)
+        results = self._results(current, await self._totals(current, start, end, rolled))
+        before = previous(start, end)
         if q.comparisons:
-            before = previous(start, end)
             past = await self.collect(*before, rolled)
-            past_totals = await self._totals(past, *before, rolled)
-            past_results = self._results(past, past_totals)
-            for i, result in enumerate(results):
-                match = self._match(result, past_results, i)
-                result["comparison"] = {
-                    "dimensions": match["dimensions"] if match else result["dimensions"],
-                    "metrics": match["metrics"] if match else [0 for _ in q.metrics],
-                    "change": [
-                        _change(m, a, b)
-                        for m, a, b in zip(
-                            q.metrics,
-                            result["metrics"],
-                            match["metrics"] if match else [0] * len(q.metrics),
-                            strict=True,
-                        )
-                    ],
-                }
-        total_rows = len(results)
-        results = results[q.offset : q.offset + q.limit]
+            self._compare(results, self._results(past, await self._totals(past, *before, rolled)))
+        return self._response(results, iso(start), iso(end), [iso(d) for d in before])
+
+    def _compare(self, results: list[dict[str, Any]], past: list[dict[str, Any]]) -> None:
+        metrics = self.query.metrics
+        for i, result in enumerate(results):
+            match = self._match(result, past, i)
+            before = match["metrics"] if match else [0] * len(metrics)
+            result["comparison"] = {
+                "dimensions": match["dimensions"] if match else result["dimensions"],
+                "metrics": before,
+                "change": [_change(m, a, b) for m, a, b in zip(metrics, result["metrics"], before, strict=True)],
+            }
+
+    def _response(self, results: list[dict[str, Any]], start: str, end: str, before: list[str]) -> dict[str, Any]:
+        q = self.query
         meta: dict[str, Any] = {}
         if q.total_rows:
-            meta["total_rows"] = total_rows
+            meta["total_rows"] = len(results)
         if q.comparisons:
-            meta["comparison_date_range"] = [iso(d) for d in previous(start, end)]
+            meta["comparison_date_range"] = before
         meta["unique_visitors"] = "sums of daily unique visitors over multi-day ranges (the salt changes daily)"
         return {
-            "results": results,
+            "results": results[q.offset : q.offset + q.limit],
             "meta": meta,
             "query": {
                 "site_id": self.site.domain,
                 "metrics": list(q.metrics),
-                "date_range": [iso(start), iso(end)],
+                "date_range": [start, end],
                 "dimensions": list(q.dimensions),
                 "filters": [],
                 "order_by": [list(o) for o in self._order()],
                 "pagination": {"limit": q.limit, "offset": q.offset},
             },
         }
+
+    async def _window(self, end_ms: int) -> dict[str, Counts]:
+        """The 24 hours before `end_ms`, from raw events (kept at least 48 hours): visits starting in it."""
+        start_ms = end_ms - 24 * HOUR_MS
+        events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
+        rows = rollup.rollup_window(events, start_ms, end_ms, self.tz, 0)
+        if self.query.time == "time:hour":
+            hours = {r.bucket: _counts(r) for r in rows if r.period == rollup.HOUR}
+            first, last = rollup.local_hour(start_ms, self.tz), rollup.local_hour(end_ms - 1, self.tz)
+            return {self._label(h, rollup.HOUR, "time:hour"): hours.get(h, ZERO) for h in range(first, last + 1)}
+        if self.query.time:
+            raise QueryError("24h supports the time:hour dimension only")
+        return {r.value: _counts(r) for r in rows if r.period == rollup.DAY and r.dimension == self.dimension}
+
+    async def _last_24h(self) -> dict[str, Any]:
+        q = self.query
+        end_ms = int(self.now.timestamp() * 1000) + 1  # up to and including now
+        current = await self._window(end_ms)
+        whole = Answerer(self.store, self.site, Query(q.site_id, ("visitors",), "24h"), self.now, self.open_days)
+        totals = (await whole._window(end_ms)).get("", ZERO)
+        results = self._results(current, totals)
+        if q.comparisons:
+            past = await self._window(end_ms - 24 * HOUR_MS)
+            past_totals = (await whole._window(end_ms - 24 * HOUR_MS)).get("", ZERO)
+            self._compare(results, self._results(past, past_totals))
+
+        def local(ms: int) -> str:
+            return datetime.fromtimestamp(ms // 1000, self.tz).replace(tzinfo=None).isoformat()
+
+        day = 24 * HOUR_MS
+        return self._response(
+            results, local(end_ms - day), local(end_ms), [local(end_ms - 2 * day), local(end_ms - day)]
+        )
 
     async def _totals(self, found: dict[str, Counts], start: date, end: date, rolled: set[int]) -> Counts:
         if not self.dimension:

@@ -128,6 +128,19 @@ async def test_hourly_series_of_today(stats: tuple[Harness, str]) -> None:
     ]  # 10:00 UTC is 11:00 in Paris
 
 
+async def test_last_24_hours_come_from_raw_events(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    body = {"site_id": "example.com", "date_range": "24h", "metrics": ["visitors", "pageviews"]}
+    answer = await ask(h, key, {**body, "include": {"comparisons": {"mode": "previous_period"}}})
+    # Since 10:00 UTC yesterday: the visit of March 11 at 15:00 and today's at 10:00.
+    assert answer["results"][0]["metrics"] == [2, 2]
+    assert answer["results"][0]["comparison"]["metrics"] == [0, 0]  # March 10 traffic was at 09:00 UTC
+    assert answer["query"]["date_range"] == ["2026-03-11T11:00:00", "2026-03-12T11:00:00"]
+    hourly = await ask(h, key, {**body, "dimensions": ["time:hour"]})
+    busy = {r["dimensions"][0]: r["metrics"] for r in hourly["results"] if r["metrics"] != [0, 0]}
+    assert busy == {"2026-03-11 16:00:00": [1, 1], "2026-03-12 11:00:00": [1, 1]}
+
+
 async def test_pagination_and_order(stats: tuple[Harness, str]) -> None:
     h, key = stats
     answer = await ask(
