@@ -4,10 +4,12 @@ through the same rollup code, merged; then the metrics, ordering, pagination and
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +25,7 @@ HOUR_MS = 3_600_000
 
 
 def _add(a: Counts, b: Iterable[int]) -> Counts:
-    return tuple(x + y for x, y in zip(a, b, strict=True))
+    return tuple(map(operator.add, a, b))
 
 
 def _month_end(day: date) -> date:
@@ -38,7 +40,11 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
     while day <= end:
         month_end = min(_month_end(day), end)
         days = [rollup.day_number(day + timedelta(days=i)) for i in range((month_end - day).days + 1)]
-        whole = day.day == 1 and month_end == _month_end(day) and all(d in rolled for d in days)
+        # The monthly row holds exactly the month's rolled-up days (it is recomputed after each day's rollup), so
+        # it answers any segment that starts on the 1st and contains all of them; the others come from raw.
+        first, last = rollup.day_number(day), rollup.day_number(_month_end(day))
+        in_month = [d for d in rolled if first <= d <= last]
+        whole = day.day == 1 and bool(in_month) and max(in_month) <= days[-1]
         if whole and whole_months:
             ranges.append((rollup.MONTH, rollup.month_number(day), rollup.month_number(day)))
         else:
@@ -99,8 +105,7 @@ class Answerer:
         found: defaultdict[str, Counts] = defaultdict(lambda: ZERO)
         if time is None:
             sums = await self.store.sum_aggregates(self.site.id, self.dimension, _ranges(start, end, rolled, True))
-            for (_, value), counts in sums.items():
-                found[value] = _add(found[value], counts)
+            found.update({value: counts for (_, value), counts in sums.items()})  # one row per value already
             for row in await self._open_rows(open_days):
                 if row.period == rollup.DAY and row.dimension == self.dimension:
                     found[row.value] = _add(found[row.value], _counts(row))
@@ -156,12 +161,12 @@ class Answerer:
         if q.time == "time:hour" and (end - start).days > 1:
             raise QueryError("time:hour is available for ranges of up to two days; use time:day beyond")
         current = await self.collect(start, end, rolled)
-        results = self._results(current, await self._totals(current, start, end, rolled))
+        results, total = self._results(current, await self._totals(current, start, end, rolled))
         before = previous(start, end)
         if q.comparisons:
             past = await self.collect(*before, rolled)
-            self._compare(results, self._results(past, await self._totals(past, *before, rolled)))
-        return self._response(results, iso(start), iso(end), [iso(d) for d in before])
+            self._compare(results, self._results(past, await self._totals(past, *before, rolled), False)[0])
+        return self._response(results, total, iso(start), iso(end), [iso(d) for d in before])
 
     def _compare(self, results: list[dict[str, Any]], past: list[dict[str, Any]]) -> None:
         metrics = self.query.metrics
@@ -174,16 +179,18 @@ class Answerer:
                 "change": [_change(m, a, b) for m, a, b in zip(metrics, result["metrics"], before, strict=True)],
             }
 
-    def _response(self, results: list[dict[str, Any]], start: str, end: str, before: list[str]) -> dict[str, Any]:
+    def _response(
+        self, results: list[dict[str, Any]], total: int, start: str, end: str, before: list[str]
+    ) -> dict[str, Any]:
         q = self.query
         meta: dict[str, Any] = {}
         if q.total_rows:
-            meta["total_rows"] = len(results)
+            meta["total_rows"] = total
         if q.comparisons:
             meta["comparison_date_range"] = before
         meta["unique_visitors"] = "sums of daily unique visitors over multi-day ranges (the salt changes daily)"
         return {
-            "results": results[q.offset : q.offset + q.limit],
+            "results": results,
             "meta": meta,
             "query": {
                 "site_id": self.site.domain,
@@ -215,18 +222,18 @@ class Answerer:
         current = await self._window(end_ms)
         whole = Answerer(self.store, self.site, Query(q.site_id, ("visitors",), "24h"), self.now, self.open_days)
         totals = (await whole._window(end_ms)).get("", ZERO)
-        results = self._results(current, totals)
+        results, total = self._results(current, totals)
         if q.comparisons:
             past = await self._window(end_ms - 24 * HOUR_MS)
             past_totals = (await whole._window(end_ms - 24 * HOUR_MS)).get("", ZERO)
-            self._compare(results, self._results(past, past_totals))
+            self._compare(results, self._results(past, past_totals, False)[0])
 
         def local(ms: int) -> str:
             return datetime.fromtimestamp(ms // 1000, self.tz).replace(tzinfo=None).isoformat()
 
         day = 24 * HOUR_MS
         return self._response(
-            results, local(end_ms - day), local(end_ms), [local(end_ms - 2 * day), local(end_ms - day)]
+            results, total, local(end_ms - day), local(end_ms), [local(end_ms - 2 * day), local(end_ms - day)]
         )
 
     async def _totals(self, found: dict[str, Counts], start: date, end: date, rolled: set[int]) -> Counts:
@@ -250,28 +257,46 @@ class Answerer:
             return (("visitors" if "visitors" in q.metrics else q.metrics[0], "desc"),)
         return ()
 
-    def _results(self, found: dict[str, Counts], totals: Counts) -> list[dict[str, Any]]:
+    def _results(
+        self, found: dict[str, Counts], totals: Counts, paginate: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The rows in order (and the page asked for), with their metrics; and how many rows there are."""
         q = self.query
-        results: list[dict[str, Any]] = [
-            {"metrics": [_metric(m, counts, totals) for m in q.metrics], "dimensions": [label] if q.dimensions else []}
+        rows = [
+            (label, counts)
             for label, counts in found.items()
             if (q.dimensions or label == "") and not (q.breakdown == "event:goal" and label == "pageview")
         ]
-        if not q.dimensions and not results:
-            results = [{"metrics": [_metric(m, ZERO, ZERO) for m in q.metrics], "dimensions": []}]
-        results.sort(key=lambda r: r["dimensions"])  # ties are listed by value
+        if not q.dimensions and not rows:
+            rows = [("", ZERO)]
+        rows.sort(key=lambda r: r[0])  # ties are listed by value
         for key, direction in reversed(self._order()):  # stable sorts, last key first
             if key in q.metrics:
-                index = q.metrics.index(key)
-                results.sort(key=lambda r: r["metrics"][index], reverse=direction == "desc")
+                rows.sort(key=partial(_sort_value, key, totals), reverse=direction == "desc")
             else:
-                results.sort(key=lambda r: r["dimensions"], reverse=direction == "desc")
-        return results
+                rows.sort(key=lambda r: r[0], reverse=direction == "desc")
+        total = len(rows)
+        if paginate:  # metrics are computed for the page only: a city breakdown has thousands of rows
+            rows = rows[q.offset : q.offset + q.limit]
+        results = [
+            {"metrics": [_metric(m, counts, totals) for m in q.metrics], "dimensions": [label] if q.dimensions else []}
+            for label, counts in rows
+        ]
+        return results, total
 
     def _match(self, result: dict[str, Any], past: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
+        index += self.query.offset
         if self.query.time:  # time series compare position by position
             return past[index] if index < len(past) else None
         return next((p for p in past if p["dimensions"] == result["dimensions"]), None)
+
+
+COUNTED = {"visitors": 0, "visits": 1, "pageviews": 2, "events": 3, "percentage": 0, "conversion_rate": 0}
+
+
+def _sort_value(metric: str, totals: Counts, row: tuple[str, Counts]) -> int | float:
+    index = COUNTED.get(metric)  # counts (and shares of visitors) sort by the count itself: no division
+    return row[1][index] if index is not None else _metric(metric, row[1], totals)
 
 
 def _counts(row: rollup.Row) -> Counts:
