@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest test-slow bench clean tracker
+.PHONY: run test lint typecheck pytest test-slow bench bench-query clean tracker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ test-slow: $(STAMP) tools/node_modules/.bin/terser /usr/bin/chromium
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/ingest.py
+
+bench-query: $(STAMP)
+	$(BIN)/python bench/query.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
