@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from analytics.store.base import Store
 
 REALTIME_WINDOW = timedelta(minutes=5)
+MAX_QUERY_BYTES = 65_536
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -59,8 +60,14 @@ class StatsApi:
         return site
 
     async def query(self, request: Request) -> JSONResponse:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_QUERY_BYTES:
+            return _error(413, f"the query is larger than {MAX_QUERY_BYTES} bytes")
+        raw = await request.body()
+        if len(raw) > MAX_QUERY_BYTES:
+            return _error(413, f"the query is larger than {MAX_QUERY_BYTES} bytes")
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except (ValueError, RecursionError):
             return _error(400, "the body must be JSON")
         try:

@@ -181,6 +181,15 @@ async def test_questions_the_aggregates_cannot_answer_get_400_with_the_reason(
     assert message in response.json()["error"]
 
 
+async def test_malformed_and_oversized_queries(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    auth = {"Authorization": f"Bearer {key}"}
+    assert (await h.client.post("/api/v2/query", content=b"{nope", headers=auth)).status_code == 400
+    assert (await h.client.post("/api/v2/query", json=[1], headers=auth)).status_code == 400
+    huge = await h.client.post("/api/v2/query", content=b" " * 70_000, headers=auth)
+    assert huge.status_code == 413
+
+
 async def test_keys_are_checked_and_scoped(stats: tuple[Harness, str]) -> None:
     h, key = stats
     body = {**BASE, "metrics": ["visitors"]}
