@@ -1,0 +1,260 @@
+"""End-to-end correctness: a generated multi-day traffic log, ingested under a controlled clock, rolled up, and
+every unfiltered metric x dimension x date range compared with figures computed independently from the log.
+
+The generator knows the truth: which person made each hit and which visit it belongs to (gaps inside a visit
+are under 30 minutes, between visits over 30). Expected unique visitors of a day are distinct (person, UTC day
+of the visit's start) — the salt changes at UTC midnight — among visits starting that local day; longer ranges
+sum daily figures. Visits crossing local and UTC midnight, bots and custom events with properties are included.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from analytics import apikeys
+from analytics.config import Config
+from analytics.jobs import rollup_site
+from tests.conftest import DATA, Clock, start
+
+MIN = 60
+SITES = {"paris.example": "Europe/Paris", "tokyo.example": "Asia/Tokyo", "utc.example": "UTC"}
+# Known User-Agents and what the server must make of them.
+AGENTS = [
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+        "Safari/537.36",
+        "Chrome",
+        "desktop",
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.1 Mobile/15E148 Safari/604.1",
+        "Safari",
+        "mobile",
+    ),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "Firefox", "desktop"),
+]
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+# Networks of the test database with their country; addresses are drawn inside them.
+NETWORKS = [("90.84.{}.{}", "FR"), ("81.2.{}.{}", "GB"), ("8.8.{}.{}", "US")]  # third octet: + THIRD
+THIRD = {"FR": 0, "GB": 64, "US": 0}  # 90.84.0.0/18, 81.2.64.0/18, 8.8.0.0/15
+REFERRERS = [("", ""), ("https://www.google.com/", "Google"), ("https://news.ycombinator.com/item?id=1", "Hacker News")]
+PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs"]
+
+
+@dataclass
+class Visit:
+    site: str
+    person: int
+    start: datetime
+    hits: list[tuple[datetime, str, str, dict[str, str] | None]] = field(default_factory=list)  # (ts, name, page)
+
+
+@dataclass
+class Person:
+    ip: str
+    agent: int
+    country: str
+
+
+def generate(seed: int, first: datetime, days: int) -> tuple[list[Visit], list[Person], list[datetime]]:
+    rng = random.Random(seed)
+    people = []
+    for i in range(40):
+        pattern, country = NETWORKS[i % len(NETWORKS)]
+        people.append(Person(pattern.format(THIRD[country] + i // 3, 10 + i), i % len(AGENTS), country))
+    visits: list[Visit] = []
+    busy: dict[tuple[str, int], datetime] = {}
+    for _ in range(160):
+        site = rng.choice(list(SITES))
+        person = rng.randrange(len(people))
+        begin = first + timedelta(seconds=rng.randrange(days * 86_400))
+        if rng.random() < 0.1:  # aim at a local or a UTC midnight, to cross it
+            local_midnight = datetime.combine(begin.date(), datetime.min.time(), ZoneInfo(SITES[site]))
+            begin = rng.choice([local_midnight, begin.replace(hour=0, minute=0, second=0)]) - timedelta(minutes=7)
+        last = busy.get((site, person))
+        if last is not None and abs((begin - last).total_seconds()) < 4 * 3600:
+            continue  # keep one person's visits on a site clearly apart
+        visit = Visit(site, person, begin)
+        ts = begin
+        for _ in range(1 + int(rng.expovariate(0.8))):
+            visit.hits.append((ts, "pageview", rng.choice(PAGES), None))
+            if rng.random() < 0.2:
+                visit.hits.append(
+                    (ts + timedelta(seconds=20), "Signup", "/pricing", {"plan": rng.choice(["free", "pro"])})
+                )
+            ts += timedelta(seconds=rng.randrange(30, 20 * MIN))
+        busy[(site, person)] = ts
+        visits.append(visit)
+    bots = [first + timedelta(seconds=rng.randrange(days * 86_400)) for _ in range(15)]
+    return visits, people, bots
+
+
+def expected(
+    visits: list[Visit],
+    people: list[Person],
+    site: str,
+    days: list[date],
+    dimension: str | None,
+    referrers: dict[int, str],
+) -> dict[str, list[int]]:
+    """visitors, visits, pageviews, events, bounces, duration by value, from the truth."""
+    tz = ZoneInfo(SITES[site])
+    per_day: dict[str, dict[date, list[Any]]] = defaultdict(lambda: defaultdict(lambda: [set(), 0, 0, 0, 0, 0]))
+    for index, visit in enumerate(visits):
+        day = visit.start.astimezone(tz).date()
+        if visit.site != site or day not in days:
+            continue
+        person = people[visit.person]
+        pageviews = sum(1 for h in visit.hits if h[1] == "pageview")
+        customs = len(visit.hits) - pageviews
+        bounce = pageviews <= 1 and customs == 0
+        duration = int((max(h[0] for h in visit.hits) - visit.start).total_seconds())
+        identity = (visit.person, visit.start.astimezone(UTC).date())
+        pages = [h[2] for h in visit.hits if h[1] == "pageview"]
+        values: dict[str, tuple[int, int]] = {}  # value -> (pageviews, events) credited
+        if dimension is None:
+            values[""] = (pageviews, len(visit.hits))
+        elif dimension == "visit:country":
+            values[person.country] = (pageviews, len(visit.hits))
+        elif dimension == "visit:browser":
+            values[AGENTS[person.agent][1]] = (pageviews, len(visit.hits))
+        elif dimension == "visit:device":
+            values[AGENTS[person.agent][2]] = (pageviews, len(visit.hits))
+        elif dimension == "visit:source":
+            values[referrers[index]] = (pageviews, len(visit.hits))
+        elif dimension == "visit:entry_page":
+            values[pages[0]] = (pageviews, len(visit.hits))
+        elif dimension == "visit:exit_page":
+            values[pages[-1]] = (pageviews, len(visit.hits))
+        elif dimension == "event:page":
+            for page in set(pages):
+                values[page] = (pages.count(page), pages.count(page))
+        elif dimension == "event:goal":
+            signups = customs
+            if signups:
+                values["Signup"] = (0, signups)
+        for value, (pv, ev) in values.items():
+            c = per_day[value][day]
+            c[0].add(identity)
+            c[1] += 1
+            c[2] += pv
+            c[3] += ev
+            c[4] += bounce
+            c[5] += duration
+    return {
+        value: [sum(len(c[0]) for c in d.values()), *(sum(c[i] for c in d.values()) for i in range(1, 6))]
+        for value, d in per_day.items()
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_every_unfiltered_report_matches_the_log(config: Config, seed: int) -> None:
+    first = datetime(2026, 3, 20, 0, 0, tzinfo=UTC)
+    visits, people, bots = generate(seed, first, days=5)
+
+    # The log must hold the hard cases, or the comparison below proves little.
+    def crosses(visit: Visit, tz: ZoneInfo) -> bool:
+        return visit.hits[-1][0].astimezone(tz).date() != visit.start.astimezone(tz).date()
+
+    assert any(crosses(v, ZoneInfo(SITES[v.site])) for v in visits), "no visit crosses a local midnight"
+    assert any(crosses(v, ZoneInfo("UTC")) for v in visits), "no visit crosses UTC midnight"
+    assert any(len(v.hits) > 1 for v in visits) and any(h[1] == "Signup" for v in visits for h in v.hits)
+    compared = 0
+    rng = random.Random(seed)
+    referrers: dict[int, str] = {}
+    hits = []
+    for index, visit in enumerate(visits):
+        referrer, source = rng.choice(REFERRERS)
+        referrers[index] = source
+        person = people[visit.person]
+        for n, (ts, name, page, props) in enumerate(visit.hits):
+            body: dict[str, Any] = {
+                "n": name,
+                "u": f"https://{visit.site}{page}",
+                "d": visit.site,
+                "r": referrer if n == 0 else f"https://{visit.site}/",
+            }
+            if props:
+                body["p"] = props
+            hits.append((ts, person.ip, AGENTS[person.agent][0], body))
+    for ts in bots:
+        hits.append((ts, "8.8.4.4", BOT, {"n": "pageview", "u": "https://utc.example/", "d": "utc.example"}))
+    hits.sort(key=lambda h: h[0])
+    now = first + timedelta(days=5, hours=10)  # the last day is still open
+    clock = Clock(first)
+    config = config.replace("geoip", database=str(DATA / "country-code-subset.mmdb"))
+    config = config.replace("privacy", ipv4_prefix=32)
+    async for h in start(config, clock):
+        for domain, tz in SITES.items():
+            await h.add_site(domain, timezone=tz)
+        for ts, ip, agent, body in hits:
+            clock.now = ts
+            response = await h.send(body, headers={"User-Agent": agent, "X-Forwarded-For": ip})
+            assert response.status_code == 202
+        clock.now = now
+        sites = {s.domain: s for s in await h.store.list_sites()}
+        key = apikeys.new_key()
+        await h.store.add_api_key("t", apikeys.digest(key), "ak_t", [s.id for s in sites.values()], 0)
+        for domain in SITES:
+            await rollup_site(h.store, sites[domain], now)
+        for domain, tz in SITES.items():
+            today = now.astimezone(ZoneInfo(tz)).date()
+            for date_range in (
+                "day",
+                "7d",
+                [(today - timedelta(days=2)).isoformat(), today.isoformat()],
+                [(today - timedelta(days=4)).isoformat(), (today - timedelta(days=3)).isoformat()],
+            ):
+                if isinstance(date_range, list):
+                    lo, hi = date.fromisoformat(date_range[0]), date.fromisoformat(date_range[1])
+                else:
+                    lo, hi = (today, today) if date_range == "day" else (today - timedelta(days=6), today)
+                days = [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
+                for dimension in (
+                    None,
+                    "visit:country",
+                    "visit:browser",
+                    "visit:device",
+                    "visit:source",
+                    "visit:entry_page",
+                    "visit:exit_page",
+                    "event:page",
+                    "event:goal",
+                ):
+                    want = expected(visits, people, domain, days, dimension, referrers)
+                    body = {
+                        "site_id": domain,
+                        "date_range": date_range,
+                        "metrics": ["visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration"],
+                    }
+                    if dimension:
+                        body["dimensions"] = [dimension]
+                    response = await h.client.post(
+                        "/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"}
+                    )
+                    assert response.status_code == 200, response.text
+                    got = {(r["dimensions"] or [""])[0]: r["metrics"] for r in response.json()["results"]}
+                    if dimension is None and not want:
+                        want = {"": [0, 0, 0, 0, 0, 0]}
+                    expect = {
+                        value: [
+                            c[0],
+                            c[1],
+                            c[2],
+                            c[3],
+                            round(c[4] / c[1] * 100) if c[1] else 0,
+                            round(c[5] / c[1]) if c[1] else 0,
+                        ]
+                        for value, c in want.items()
+                    }
+                    assert got == expect, (domain, date_range, dimension)
+                    compared += sum(1 for v in expect.values() if v[1])
+    assert compared > 200
