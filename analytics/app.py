@@ -40,10 +40,6 @@ log = logging.getLogger("analytics")
 Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Services:
     """What the lifespan opens and the endpoints use; closed in reverse order at shutdown."""
@@ -110,7 +106,7 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
             log.warning("scheduled rollup/purge failed, will retry: %s", exc)
 
 
-def create_app(config: Config, clock: Clock = utc_now, store: Store | None = None) -> Starlette:
+def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None = None) -> Starlette:
     store = store if store is not None else open_store(config.database)
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
     pipeline, geo = build_pipeline(config, salts)

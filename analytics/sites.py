@@ -116,10 +116,6 @@ class SiteRegistry:
     def get(self, domain: str) -> SiteRules | None:
         return self._by_domain.get(domain)
 
-    @property
-    def stale(self) -> bool:
-        return self.monotonic() - self._loaded_at >= self._refresh_seconds
-
     async def refresh(self, min_age: float = 0.0) -> None:
         """Re-reads the sites unless that happened less than `min_age` seconds ago; concurrent calls share one read."""
         async with self._lock:

@@ -268,29 +268,29 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"writing the rollup of day {day} failed: {exc}") from None
 
-    async def _delete(self, sql: str, args: tuple[object, ...], what: str) -> int:
+    async def _change(self, sql: str, args: tuple[object, ...], what: str) -> int:
         try:
             cur = await self.admin.execute(sql, args)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot delete {what}: {exc}") from None
+            raise StoreError(f"cannot change {what}: {exc}") from None
         return cur.rowcount
 
     async def delete_events_before(self, site_id: int, ts_ms: int) -> int:
-        return await self._delete("DELETE FROM events WHERE site_id = ? AND ts < ?", (site_id, ts_ms), "raw events")
+        return await self._change("DELETE FROM events WHERE site_id = ? AND ts < ?", (site_id, ts_ms), "raw events")
 
     async def delete_aggregates_before(self, site_id: int, hour: int, day: int, month: int) -> int:
         removed = 0
         for period, bucket in ((HOUR, hour), (DAY, day), (MONTH, month)):
-            removed += await self._delete(
+            removed += await self._change(
                 "DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket < ?",
                 (site_id, period, bucket),
                 "aggregates",
             )
-        await self._delete("DELETE FROM rollups WHERE site_id = ? AND day < ?", (site_id, day), "rollup records")
+        await self._change("DELETE FROM rollups WHERE site_id = ? AND day < ?", (site_id, day), "rollup records")
         return removed
 
     async def delete_unused_values(self) -> int:
-        return await self._delete(
+        return await self._change(
             "DELETE FROM dim_values WHERE "
             "(dim <> ? AND id NOT IN (SELECT DISTINCT val FROM agg)) OR "
             "(dim = ? AND id NOT IN (SELECT DISTINCT dim - ? FROM agg WHERE dim >= ?))",
@@ -339,7 +339,7 @@ class SQLiteStore:
 
     async def revoke_api_key(self, key_id: int, now_ms: int) -> bool:
         return bool(
-            await self._delete(
+            await self._change(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now_ms, key_id), "API key"
             )
         )
@@ -409,7 +409,7 @@ class SQLiteStore:
         return found is not None and found[0] == holder
 
     async def release_lease(self, name: str, holder: str) -> None:
-        await self._delete("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder), "lease")
+        await self._change("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder), "lease")
 
     async def count_events(self, site_id: int | None = None) -> int:
         sql, args = (
