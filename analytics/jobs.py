@@ -146,5 +146,12 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
         rows += await store.delete_aggregates_before(
             site.id, rollup.local_hour(start, tz), rollup.day_number(oldest), months
         )
+        # Filtered rows by day and hour: for RECENT_DAYS, and never before their day's raw events are gone (a
+        # day re-rolled with `rollup --again` needs them to take its old figures off its month).
+        keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
+        recent = today - timedelta(days=keep - 1)
+        start, _ = rollup.day_bounds(recent, tz)
+        rows += await store.delete_recent_before(site.id, rollup.day_number(recent), rollup.local_hour(start, tz))
     salts = await store.delete_salts_before(privacy.expired_before(now))
-    return PurgeReport(raw, salts, rows, await store.delete_unused_values())
+    unused = await store.delete_unused_values() if rows else 0  # a scan of the aggregates: only when useful
+    return PurgeReport(raw, salts, rows, unused)

@@ -43,6 +43,8 @@ class Query:
     offset: int = 0
     comparisons: bool = False
     total_rows: bool = False
+    filter: tuple[str, str] | None = None
+    """One `is` filter: (API dimension name, value)."""
 
     @property
     def breakdown(self) -> str | None:
@@ -92,16 +94,13 @@ def parse(body: Any) -> Query:
             "only one dimension per query can be answered exactly from the aggregates "
             "(a breakdown, or a time series); send one query per dimension"
         )
-    if body.get("filters"):
-        raise QueryError(
-            "filters are not supported yet: the filtered aggregates are still being built; query without filters"
-        )
     query = Query(
         site_id=site_id.strip().lower().removeprefix("www."),
         metrics=tuple(metrics),
         date_range=_date_range(body.get("date_range")),
         dimensions=tuple(dimensions),
         order_by=_order_by(body.get("order_by"), metrics, dimensions),
+        filter=_filter(body.get("filters")),
     )
     limit, offset = _pagination(body.get("pagination"))
     comparisons, total_rows = _include(body.get("include"))
@@ -111,6 +110,38 @@ def parse(body: Any) -> Query:
     if "conversion_rate" in metrics and query.breakdown not in ("event:goal", "event:name"):
         raise QueryError("conversion_rate needs the event:goal (or event:name) dimension")
     return query
+
+
+def _filter(value: Any) -> tuple[str, str] | None:
+    if value is None or value == []:
+        return None
+    shape = 'filters must be a list of one filter such as [["is", "visit:source", ["Google"]]]'
+    if not isinstance(value, list) or not all(isinstance(f, list) for f in value):
+        raise QueryError(shape)
+    if len(value) > 1:
+        raise QueryError(
+            "only one filter per query can be answered exactly: the aggregates keep every breakdown under one "
+            "filter, not under combinations of filters"
+        )
+    condition = value[0]
+    if len(condition) != 3 or not isinstance(condition[0], str):
+        raise QueryError(shape)
+    operator, dimension, values = condition
+    if operator != "is":
+        raise QueryError(
+            f'the "{operator}" filter cannot be answered exactly from the aggregates (they keep exact values, not '
+            'text to search or negate): use "is" with one value'
+        )
+    if not _known_dimension(dimension) or str(dimension).startswith("time:"):
+        raise QueryError(f"cannot filter by {dimension!r}: filter by an event:* or visit:* dimension")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
+        raise QueryError(f'the filter on {dimension} needs a list of values, e.g. ["is", "{dimension}", ["..."]]')
+    if len(values) > 1:
+        raise QueryError(
+            "a filter takes one value: unique visitors of several values cannot be added exactly (a visitor can "
+            "match more than one); send one query per value"
+        )
+    return str(dimension), values[0]
 
 
 def _date_range(value: Any) -> str | tuple[date, date]:

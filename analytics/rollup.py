@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from analytics.beacon import ENGAGEMENT, PAGEVIEW
 from analytics.events import Event
-from analytics.visits import Visit, build, entry_page_or_first
+from analytics.visits import build, entry_page_or_first
 
 HOUR, DAY, MONTH = 0, 1, 2
 TOTALS = 0
@@ -65,31 +65,34 @@ VISIT_FIELDS = {
     "visit:device": "device",
     "visit:screen": "screen",
 }
+RECENT_DAYS = 35
+"""Filtered breakdowns by day (and filtered totals by hour) are kept this many days: enough for a filtered 30d
+or month report; older filtered breakdowns are kept by whole months."""
 LOOKAHEAD_MS = 6 * 3_600_000
 """A visit starting late in the day is followed this far past midnight."""
 
 
-@dataclass(slots=True)
-class Counters:
-    visitors: set[int] = field(default_factory=set)
-    visits: int = 0
-    pageviews: int = 0
-    events: int = 0
-    bounces: int = 0
-    duration: int = 0
+FINE = frozenset({"event:page", "visit:entry_page", "visit:exit_page", "visit:referrer", "visit:region", "visit:city"})
+"""Dimensions with thousands of values. A filtered breakdown is kept unless both its filter and its breakdown are
+fine: pages by city, say, would need about as many rows as there are raw events (docs/aggregates.md)."""
+ALL = "all"
+"""`filters=ALL`: compute the rows under every filter (the rollup job); a (dimension, value) pair: under that one."""
+Filter = tuple[str, str]
 
-    def add_visit(self, visit: Visit, custom_events: int) -> None:
-        self.visitors.add(visit.visitor)
-        self.visits += 1
-        self.pageviews += visit.pageviews
-        self.events += visit.pageviews + custom_events  # Plausible's `events`: pageviews and custom events
-        self.bounces += visit.bounce
-        self.duration += visit.duration_s
+
+def pair_kept(filter_dimension: str, dimension: str) -> bool:
+    """Whether the aggregates keep `dimension` broken down under a filter on `filter_dimension`."""
+    return filter_dimension != dimension and not (filter_dimension in FINE and dimension in FINE)
+
+
+def is_fine(dimension: str) -> bool:
+    return dimension in FINE
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One aggregate row, with the dimension as its API name (or `props:<key>`) and the value as text."""
+    """One aggregate row: the dimension as its API name (or `props:<key>`), the value as text, and the filter it
+    is under ("", "" for none; a filter with dimension "" is the filter's totals)."""
 
     period: int
     bucket: int
@@ -101,6 +104,8 @@ class Row:
     events: int
     bounces: int
     duration: int
+    filter_dimension: str = ""
+    filter_value: str = ""
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
@@ -124,66 +129,131 @@ def local_hour(ts_ms: int, tz: ZoneInfo) -> int:
     return (local.replace(tzinfo=None) - datetime(1970, 1, 1)) // timedelta(hours=1)
 
 
-def rollup_day(events: Sequence[Event], day: date, tz: ZoneInfo) -> list[Row]:
+def rollup_day(events: Sequence[Event], day: date, tz: ZoneInfo, filters: str | Filter | None = ALL) -> list[Row]:
     """Rows for the visits starting on `day`. `events` must cover the day from 30 minutes before its start to
     LOOKAHEAD_MS after its end, in time order."""
     start, end = day_bounds(day, tz)
-    return rollup_window(events, start, end, tz, day_number(day))
+    return rollup_window(events, start, end, tz, day_number(day), filters)
 
 
-def rollup_window(events: Sequence[Event], start: int, end: int, tz: ZoneInfo, bucket: int) -> list[Row]:
-    """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end)."""
+# Accumulators: [last visitor seen, visitors, visits, pageviews, events, bounces, duration]. Visits are processed
+# grouped by visitor, so a key's distinct visitors are counted by comparing with the last one seen.
+Acc = dict[tuple[str, str, str, str], list[int]]
+
+
+def _add(
+    acc: Acc, key: tuple[str, str, str, str], visitor: int, pageviews: int, events: int, bounce: int, s: int
+) -> None:
+    c = acc.get(key)
+    if c is None:
+        acc[key] = [visitor, 1, 1, pageviews, events, bounce, s]
+        return
+    if c[0] != visitor:
+        c[0] = visitor
+        c[1] += 1
+    c[2] += 1
+    c[3] += pageviews
+    c[4] += events
+    c[5] += bounce
+    c[6] += s
+
+
+def rollup_window(
+    events: Sequence[Event], start: int, end: int, tz: ZoneInfo, bucket: int, filters: str | Filter | None = ALL
+) -> list[Row]:
+    """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end): unfiltered,
+    and under every filter (`ALL`), one filter (a (dimension, value) pair; its unfiltered rows are left out) or
+    none (None).
+
+    Under a filter on a visit-level dimension (source = Google), rows describe the matching visits and all their
+    events. Under an event-level one (page = /pricing, goal = Signup, a property), they describe the visits
+    containing a matching event, and count only the matching events as pageviews and events: for event-level
+    breakdowns, the events matching both (the pages on which the goal was reached)."""
     visits, _ = build(events)
-    counters: defaultdict[tuple[str, str], Counters] = defaultdict(Counters)
-    hourly: defaultdict[int, Counters] = defaultdict(Counters)
+    visits = [v for v in visits if start <= v.start_ts < end]
+    visits.sort(key=lambda v: v.visitor)  # a visitor's visits are consecutive: see Acc
+    daily: Acc = {}
+    hourly: dict[int, Acc] = defaultdict(dict)
+    unfiltered = filters is None or filters == ALL
     for visit in visits:
-        if not start <= visit.start_ts < end:
-            continue
         first = events[visit.first]
         own = [events[i] for i in visit.events if events[i].name != ENGAGEMENT]
-        custom = sum(1 for e in own if e.name != PAGEVIEW)
-        counters[("", "")].add_visit(visit, custom)
-        hourly[local_hour(visit.start_ts, tz)].add_visit(visit, custom)
+        who, pageviews, bounce, seconds = visit.visitor, visit.pageviews, int(visit.bounce), visit.duration_s
+        all_events = pageviews + sum(1 for e in own if e.name != PAGEVIEW)  # Plausible's `events`: all of them
         entry = entry_page_or_first(visit, events)
-        for dimension, value in (
+        visit_items = [
             ("visit:entry_page", entry),
             ("visit:exit_page", visit.exit_page or entry),
             ("visit:browser_version", _versioned(first.browser, first.browser_version)),
             ("visit:os_version", _versioned(first.os, first.os_version)),
             *((dimension, getattr(first, name)) for dimension, name in VISIT_FIELDS.items()),
-        ):
-            counters[(dimension, value)].add_visit(visit, custom)
-        _event_dimensions(visit, own, counters)
-    rows = [_row(DAY, bucket, key, c) for key, c in counters.items()]
-    rows += [_row(HOUR, hour, ("", ""), c) for hour, c in hourly.items()]
+        ]
+        per_event = [_event_keys(e) for e in own]
+        matched: dict[tuple[str, str], list[int]] = {}  # event-level key -> [pageviews, events] of the visit
+        for event, keys in zip(own, per_event, strict=True):
+            for key in keys:
+                found = matched.setdefault(key, [0, 0])
+                found[0] += event.name == PAGEVIEW
+                found[1] += 1
+        hour = hourly[local_hour(visit.start_ts, tz)]
+        if unfiltered:
+            _add(daily, ("", "", "", ""), who, pageviews, all_events, bounce, seconds)
+            _add(hour, ("", "", "", ""), who, pageviews, all_events, bounce, seconds)
+            for d, v in visit_items:
+                _add(daily, ("", "", d, v), who, pageviews, all_events, bounce, seconds)
+            for (d, v), (pv, ev) in matched.items():
+                _add(daily, ("", "", d, v), who, pv, ev, bounce, seconds)
+        if filters is None:
+            continue
+        if filters == ALL:
+            visit_filters = visit_items
+            event_filters = list(matched)
+        else:
+            visit_filters = [f for f in visit_items if f == filters]
+            event_filters = [f for f in matched if f == filters]
+        for fd, fv in visit_filters:  # the visit's own figures, under each of its values
+            _add(daily, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
+            _add(hour, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
+            for d, v in visit_items:
+                if pair_kept(fd, d):
+                    _add(daily, (fd, fv, d, v), who, pageviews, all_events, bounce, seconds)
+            for (d, v), (pv, ev) in matched.items():
+                if pair_kept(fd, d):
+                    _add(daily, (fd, fv, d, v), who, pv, ev, bounce, seconds)
+        for fd, fv in event_filters:  # the matching events' figures
+            pv, ev = matched[(fd, fv)]
+            _add(daily, (fd, fv, "", ""), who, pv, ev, bounce, seconds)
+            _add(hour, (fd, fv, "", ""), who, pv, ev, bounce, seconds)
+            for d, v in visit_items:
+                if pair_kept(fd, d):
+                    _add(daily, (fd, fv, d, v), who, pv, ev, bounce, seconds)
+            both: dict[tuple[str, str], list[int]] = {}
+            for event, keys in zip(own, per_event, strict=True):
+                if (fd, fv) in keys:
+                    for d, v in keys:
+                        if pair_kept(fd, d):
+                            found = both.setdefault((d, v), [0, 0])
+                            found[0] += event.name == PAGEVIEW
+                            found[1] += 1
+            for (d, v), (bpv, bev) in both.items():
+                _add(daily, (fd, fv, d, v), who, bpv, bev, bounce, seconds)
+    rows = [_row(DAY, bucket, key, c) for key, c in daily.items()]
+    rows += [_row(HOUR, h, key, c) for h, acc in hourly.items() for key, c in acc.items()]
     return rows
 
 
-def _event_dimensions(visit: Visit, own: list[Event], counters: defaultdict[tuple[str, str], Counters]) -> None:
-    matched: dict[tuple[str, str], list[int]] = {}  # key -> [pageviews, events]
-    for event in own:
-        keys = [("event:name", event.name)]
-        if event.name == PAGEVIEW:
-            keys.append(("event:page", event.pathname))
-        if event.props:
-            keys += [(f"props:{k}", v) for k, v in json.loads(event.props).items()]
-        for key in keys:
-            found = matched.setdefault(key, [0, 0])
-            found[0] += event.name == PAGEVIEW
-            found[1] += 1
-    for key, (pageviews, events) in matched.items():
-        c = counters[key]
-        c.visitors.add(visit.visitor)
-        c.visits += 1
-        c.pageviews += pageviews
-        c.events += events
-        c.bounces += visit.bounce
-        c.duration += visit.duration_s
+def _event_keys(event: Event) -> list[tuple[str, str]]:
+    keys = [("event:name", event.name)]
+    if event.name == PAGEVIEW:
+        keys.append(("event:page", event.pathname))
+    if event.props:
+        keys += [(f"props:{k}", v) for k, v in json.loads(event.props).items()]
+    return keys
 
 
 def _versioned(name: str, version: str) -> str:
     return f"{name} {version}".strip() if name else ""
 
 
-def _row(period: int, bucket: int, key: tuple[str, str], c: Counters) -> Row:
-    return Row(period, bucket, key[0], key[1], len(c.visitors), c.visits, c.pageviews, c.events, c.bounces, c.duration)
+def _row(period: int, bucket: int, key: tuple[str, str, str, str], c: list[int]) -> Row:
+    return Row(period, bucket, key[2], key[3], c[1], c[2], c[3], c[4], c[5], c[6], key[0], key[1])

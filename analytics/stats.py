@@ -66,16 +66,19 @@ class OpenDays:
 
     def __init__(self, max_age: float = 10.0) -> None:
         self.max_age = max_age
-        self._rows: dict[tuple[int, int], tuple[float, list[rollup.Row]]] = {}
+        self._rows: dict[tuple[int, int, tuple[str, str] | None], tuple[float, list[rollup.Row]]] = {}
 
-    async def rows(self, store: Store, site: Site, tz: ZoneInfo, day: date) -> list[rollup.Row]:
-        key = (site.id, rollup.day_number(day))
+    async def rows(
+        self, store: Store, site: Site, tz: ZoneInfo, day: date, only: tuple[str, str] | None = None
+    ) -> list[rollup.Row]:
+        """The day's unfiltered rows, or with `only` its rows under that one (dimension, value) filter."""
+        key = (site.id, rollup.day_number(day), only)
         cached = self._rows.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.max_age:
             return cached[1]
         start, end = rollup.day_bounds(day, tz)
         events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        rows = rollup.rollup_day(events, day, tz)
+        rows = rollup.rollup_day(events, day, tz, only)
         if len(self._rows) > 1000:
             self._rows.clear()
         self._rows[key] = (time.monotonic(), rows)
@@ -89,13 +92,55 @@ class Answerer:
         self.store, self.site, self.query, self.now = store, site, query, now
         self.tz = ZoneInfo(site.timezone)
         self.dimension = stored_dimension(query.breakdown) if query.breakdown else ""
+        self.filter = (stored_dimension(query.filter[0]), query.filter[1]) if query.filter else None
         self.open_days = open_days or OpenDays(max_age=0)
+        fine = self.filter is not None and rollup.is_fine(self.filter[0]) and rollup.is_fine(self.dimension)
+        if fine and not self._same and query.filter:
+            raise QueryError(
+                f"{query.breakdown} under a filter on {query.filter[0]} is not kept: both have thousands of "
+                "values, and every pair of them would cost about as many rows as the raw events the aggregates "
+                "replace. Filter or break down by a coarser dimension instead (source, UTM, country, device, "
+                "browser, OS, goal or property)"
+            )
+
+    @property
+    def _same(self) -> bool:
+        """A breakdown by the filter's own dimension: one row, the filter's value, from the filtered totals."""
+        return self.filter is not None and self.dimension == self.filter[0]
+
+    def _pick(self, rows: Iterable[rollup.Row], period: int, by_bucket: bool) -> dict[Any, Counts]:
+        """Counts by label (or bucket) of the rows that answer this query, from rows computed from raw events."""
+        fd, fv = self.filter or ("", "")
+        dimension = "" if self._same or by_bucket else self.dimension
+        found: dict[Any, Counts] = {}
+        for r in rows:
+            if r.period == period and r.filter_dimension == fd and r.filter_value == fv and r.dimension == dimension:
+                key = r.bucket if by_bucket else (fv if self._same else r.value)
+                found[key] = _add(found.get(key, ZERO), _counts(r))
+        return found
 
     async def _open_rows(self, days: list[date]) -> list[rollup.Row]:
         rows: list[rollup.Row] = []
         for day in days:
-            rows += await self.open_days.rows(self.store, self.site, self.tz, day)
+            rows += await self.open_days.rows(self.store, self.site, self.tz, day, self.filter)
         return rows
+
+    def _check_recent(self, ranges: list[tuple[int, int, int]], what: str) -> None:
+        """Filtered breakdowns by day and filtered hours exist for the last RECENT_DAYS days only."""
+        if self.filter is None:
+            return
+        today = self.now.astimezone(self.tz).date()
+        oldest = rollup.day_number(today) - rollup.RECENT_DAYS + 1
+        for period, first, _ in ranges:
+            day = first if period == rollup.DAY else None
+            if period == rollup.HOUR:
+                day = rollup.day_number((datetime(1970, 1, 1) + timedelta(hours=first)).date())
+            if day is not None and day < oldest:
+                raise QueryError(
+                    f"{what} under a filter are kept by day for the last {rollup.RECENT_DAYS} days only, and by "
+                    f"whole months before: ask for whole months before {date.fromordinal(oldest).isoformat()} "
+                    '(e.g. "12mo", "year", or two dates from the 1st of a month to the end of a month)'
+                )
 
     async def collect(self, start: date, end: date, rolled: set[int]) -> dict[str, Counts]:
         """Counts per label: the breakdown value, the time bucket label, or "" for totals."""
@@ -104,21 +149,25 @@ class Answerer:
         open_days = [d for d in days if rollup.day_number(d) not in rolled and d <= self.now.astimezone(self.tz).date()]
         found: defaultdict[str, Counts] = defaultdict(lambda: ZERO)
         if time is None:
-            sums = await self.store.sum_aggregates(self.site.id, self.dimension, _ranges(start, end, rolled, True))
-            found.update({value: counts for (_, value), counts in sums.items()})  # one row per value already
-            for row in await self._open_rows(open_days):
-                if row.period == rollup.DAY and row.dimension == self.dimension:
-                    found[row.value] = _add(found[row.value], _counts(row))
+            ranges = _ranges(start, end, rolled, True)
+            if self.dimension and not self._same:
+                self._check_recent(ranges, "Breakdowns")
+            dimension = "" if self._same else self.dimension
+            sums = await self.store.sum_aggregates(self.site.id, dimension, ranges, filter=self.filter)
+            for (_, value), counts in sums.items():  # one row per value already
+                found[self.filter[1] if self._same and self.filter else value] = counts
+            for value, counts in self._pick(await self._open_rows(open_days), rollup.DAY, False).items():
+                found[value] = _add(found[value], counts)
             return dict(found)
         period = rollup.HOUR if time == "time:hour" else rollup.DAY
         ranges = _ranges(start, end, rolled, False)
         if period == rollup.HOUR:
             ranges = [(rollup.HOUR, *self._hours(first, last)) for _, first, last in ranges]
-        sums = await self.store.sum_aggregates(self.site.id, "", ranges, by_bucket=True)
+            self._check_recent(ranges, "Hourly figures")
+        sums = await self.store.sum_aggregates(self.site.id, "", ranges, by_bucket=True, filter=self.filter)
         labels = {bucket: counts for (bucket, _), counts in sums.items()}
-        for row in await self._open_rows(open_days):
-            if row.period == period and not row.dimension:
-                labels[row.bucket] = _add(labels.get(row.bucket, ZERO), _counts(row))
+        for bucket, counts in self._pick(await self._open_rows(open_days), period, True).items():
+            labels[bucket] = _add(labels.get(bucket, ZERO), counts)
         for day in days:  # every bucket of the range appears, zeros included, as in Plausible
             for bucket in self._buckets(day, period):
                 key = self._label(bucket, period, time)
@@ -197,7 +246,7 @@ class Answerer:
                 "metrics": list(q.metrics),
                 "date_range": [start, end],
                 "dimensions": list(q.dimensions),
-                "filters": [],
+                "filters": [["is", q.filter[0], [q.filter[1]]]] if q.filter else [],
                 "order_by": [list(o) for o in self._order()],
                 "pagination": {"limit": q.limit, "offset": q.offset},
             },
@@ -207,20 +256,22 @@ class Answerer:
         """The 24 hours before `end_ms`, from raw events (kept at least 48 hours): visits starting in it."""
         start_ms = end_ms - 24 * HOUR_MS
         events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
-        rows = rollup.rollup_window(events, start_ms, end_ms, self.tz, 0)
+        rows = rollup.rollup_window(events, start_ms, end_ms, self.tz, 0, self.filter)
         if self.query.time == "time:hour":
-            hours = {r.bucket: _counts(r) for r in rows if r.period == rollup.HOUR}
+            hours = self._pick(rows, rollup.HOUR, True)
             first, last = rollup.local_hour(start_ms, self.tz), rollup.local_hour(end_ms - 1, self.tz)
             return {self._label(h, rollup.HOUR, "time:hour"): hours.get(h, ZERO) for h in range(first, last + 1)}
         if self.query.time:
             raise QueryError("24h supports the time:hour dimension only")
-        return {r.value: _counts(r) for r in rows if r.period == rollup.DAY and r.dimension == self.dimension}
+        return self._pick(rows, rollup.DAY, False)
 
     async def _last_24h(self) -> dict[str, Any]:
         q = self.query
         end_ms = int(self.now.timestamp() * 1000) + 1  # up to and including now
         current = await self._window(end_ms)
-        whole = Answerer(self.store, self.site, Query(q.site_id, ("visitors",), "24h"), self.now, self.open_days)
+        whole = Answerer(
+            self.store, self.site, Query(q.site_id, ("visitors",), "24h", filter=q.filter), self.now, self.open_days
+        )
         totals = (await whole._window(end_ms)).get("", ZERO)
         results, total = self._results(current, totals)
         if q.comparisons:
@@ -243,7 +294,11 @@ class Answerer:
                 totals = _add(totals, counts)
             return totals
         whole = Answerer(
-            self.store, self.site, Query(self.query.site_id, ("visitors",), (start, end)), self.now, self.open_days
+            self.store,
+            self.site,
+            Query(self.query.site_id, ("visitors",), (start, end), filter=self.query.filter),
+            self.now,
+            self.open_days,
         )
         return (await whole.collect(start, end, rolled)).get("", ZERO)
 

@@ -22,7 +22,7 @@ def rows_by_key(rows: list[Row], period: int = DAY) -> dict[tuple[str, str], tup
     return {
         (r.dimension, r.value): (r.visitors, r.visits, r.pageviews, r.events, r.bounces, r.duration)
         for r in rows
-        if r.period == period
+        if r.period == period and not r.filter_dimension
     }
 
 
@@ -61,7 +61,7 @@ def test_hourly_totals_are_in_the_sites_time_zone() -> None:
     events = [event(ts=at(DAY1, 0, 30), visitor_id=1), event(ts=at(DAY1, 23, 50), visitor_id=2)]
     hourly = rows_by_key(rollup_day(events, DAY1, PARIS), HOUR)
     assert list(hourly) == [("", "")]
-    hours = sorted(r.bucket for r in rollup_day(events, DAY1, PARIS) if r.period == HOUR)
+    hours = sorted(r.bucket for r in rollup_day(events, DAY1, PARIS) if r.period == HOUR and not r.filter_dimension)
     assert hours == [local_hour(at(DAY1, 0, 30), PARIS), local_hour(at(DAY1, 23, 50), PARIS)]
     assert hours[1] - hours[0] == 23
 
@@ -128,7 +128,7 @@ async def test_rollup_job_writes_days_and_months_idempotently(harness: Harness) 
     sources = await agg(
         harness,
         "SELECT v.value, a.visits FROM agg a JOIN dim_values v ON v.id = a.val "
-        "WHERE a.period = 2 AND a.dim = 4 ORDER BY v.value",
+        "WHERE a.period = 2 AND a.fdim = 0 AND a.dim = 4 ORDER BY v.value",
     )
     assert [(r["value"], r["visits"]) for r in sources] == [("", 1), ("Google", 1)]
 

@@ -162,7 +162,23 @@ async def test_pagination_and_order(stats: tuple[Harness, str]) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:source", ["Google"]]]}, "filters"),
+        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:source", ["Google", "Bing"]]]}, "one value"),
+        ({**BASE, "metrics": ["visitors"], "filters": [["contains", "event:page", ["/blog"]]]}, '"contains"'),
+        (
+            {**BASE, "metrics": ["visitors"], "filters": [["is", "visit:source", ["A"]], ["is", "visit:os", ["B"]]]},
+            "only one filter",
+        ),
+        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:colour", ["red"]]]}, "cannot filter by"),
+        ({**BASE, "metrics": ["visitors"], "filters": "source=Google"}, "filters must be"),
+        (
+            {
+                **BASE,
+                "metrics": ["visitors"],
+                "dimensions": ["event:page"],
+                "filters": [["is", "visit:city", ["Paris"]]],
+            },
+            "is not kept",
+        ),
         ({**BASE, "metrics": ["visitors"], "dimensions": ["visit:source", "visit:country"]}, "one dimension"),
         ({**BASE, "metrics": ["revenue"]}, "metrics must be"),
         ({**BASE, "metrics": ["visitors"], "dimensions": ["time:hour"]}, "two days"),

@@ -81,10 +81,19 @@ class Store(Protocol):
         """False when no active key has this id."""
 
     async def sum_aggregates(
-        self, site_id: int, dimension: str, ranges: Sequence[tuple[int, int, int]], by_bucket: bool = False
+        self,
+        site_id: int,
+        dimension: str,
+        ranges: Sequence[tuple[int, int, int]],
+        by_bucket: bool = False,
+        filter: tuple[str, str] | None = None,
     ) -> dict[tuple[int, str], tuple[int, ...]]:
-        """Unfiltered sums (visitors, visits, pageviews, events, bounces, duration) of a dimension's rows over
-        (period, first bucket, last bucket) ranges, keyed by (bucket or 0, value)."""
+        """Sums (visitors, visits, pageviews, events, bounces, duration) of a dimension's rows, unfiltered or under
+        one (dimension, value) filter, over (period, first bucket, last bucket) ranges, keyed by (bucket or 0,
+        value)."""
+
+    async def delete_recent_before(self, site_id: int, day: int, hour: int) -> int:
+        """Removes the recent filtered rows (by day and by hour) older than the day and hour; returns how many."""
 
     async def recent_visitors(self, site_id: int, since_ms: int) -> int:
         """Distinct visitors with an event since the instant (the realtime count)."""

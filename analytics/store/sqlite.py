@@ -191,6 +191,8 @@ class SQLiteStore:
             async with _transaction(self.admin):
                 cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
                 removed = cur.rowcount
+                for table in ("agg", "agg_days", "rollups"):  # its figures go with it (ids may be reused)
+                    await self.admin.execute(f"DELETE FROM {table} WHERE site_id = ?", (site.id,))  # noqa: S608
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
@@ -289,12 +291,25 @@ class SQLiteStore:
         await self._change("DELETE FROM rollups WHERE site_id = ? AND day < ?", (site_id, day), "rollup records")
         return removed
 
+    async def delete_recent_before(self, site_id: int, day: int, hour: int) -> int:
+        removed = await self._change(
+            "DELETE FROM agg_days WHERE site_id = ? AND ((period = ? AND bucket < ?) OR (period = ? AND bucket < ?))",
+            (site_id, DAY, day, HOUR, hour),
+            "recent filtered rows",
+        )
+        await self._change(
+            "UPDATE rollups SET recent = 0 WHERE site_id = ? AND day < ? AND recent = 1", (site_id, day), "rollups"
+        )
+        return removed
+
     async def delete_unused_values(self) -> int:
         return await self._change(
-            "DELETE FROM dim_values WHERE "
-            "(dim <> ? AND id NOT IN (SELECT DISTINCT val FROM agg)) OR "
-            "(dim = ? AND id NOT IN (SELECT DISTINCT dim - ? FROM agg WHERE dim >= ?))",
-            (PROP_KEYS, PROP_KEYS, PROPS_BASE, PROPS_BASE),
+            "DELETE FROM dim_values WHERE (dim <> ? AND id NOT IN "
+            "(SELECT val FROM agg UNION SELECT fval FROM agg UNION SELECT val FROM agg_days "
+            "UNION SELECT fval FROM agg_days)) OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
+            "UNION SELECT fdim - ? FROM agg WHERE fdim >= ? UNION SELECT dim - ? FROM agg_days WHERE dim >= ? "
+            "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ?))",
+            (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 8),
             "unused dimension values",
         )
 
@@ -344,39 +359,69 @@ class SQLiteStore:
             )
         )
 
+    async def _dimension_id(self, name: str) -> int | None:
+        if not name or name in DIMENSIONS:
+            return DIMENSIONS.get(name, 0)
+        async with self.admin.execute(
+            "SELECT id FROM dim_values WHERE dim = ? AND value = ?", (PROP_KEYS, name.removeprefix("props:"))
+        ) as cur:
+            key = await cur.fetchone()
+        return None if key is None else PROPS_BASE + int(key[0])
+
     async def sum_aggregates(
-        self, site_id: int, dimension: str, ranges: Sequence[tuple[int, int, int]], by_bucket: bool = False
+        self,
+        site_id: int,
+        dimension: str,
+        ranges: Sequence[tuple[int, int, int]],
+        by_bucket: bool = False,
+        filter: tuple[str, str] | None = None,
     ) -> dict[tuple[int, str], tuple[int, ...]]:
-        """Sums of unfiltered rows of one dimension ("" = totals) over (period, first bucket, last bucket)
-        ranges, by value (and by bucket when asked); keys are (bucket or 0, value)."""
+        """Sums of the rows of one dimension ("" = totals), unfiltered or under one (dimension, value) filter,
+        over (period, first bucket, last bucket) ranges, by value (and by bucket when asked); keys are
+        (bucket or 0, value). Recent filtered rows by day and hour are read from agg_days."""
         if not ranges:
             return {}
-        if dimension and dimension not in DIMENSIONS:
-            async with self.admin.execute(
-                "SELECT id FROM dim_values WHERE dim = ? AND value = ?", (PROP_KEYS, dimension.removeprefix("props:"))
-            ) as cur:
-                key = await cur.fetchone()
-            if key is None:
+        dim = await self._dimension_id(dimension)
+        fdim, fval = 0, 0
+        if filter is not None:
+            found = await self._dimension_id(filter[0])
+            if found is None:
                 return {}
-            dim = PROPS_BASE + int(key[0])
-        else:
-            dim = DIMENSIONS.get(dimension, 0)
+            async with self.admin.execute(
+                "SELECT id FROM dim_values WHERE dim = ? AND value = ?", (found, filter[1])
+            ) as cur:
+                value = await cur.fetchone()
+            if value is None:
+                return {}
+            fdim, fval = found, int(value[0])
+        if dim is None:
+            return {}
         # One indexed range per (period, buckets), summed in SQL, then the values' text joined once.
         bucket = "a.bucket" if by_bucket else "0"
-        part = (
-            f"SELECT {bucket} AS b, a.val AS val, a.visitors, a.visits, a.pageviews, a.events, a.bounces, "  # noqa: S608
-            "a.duration FROM agg a WHERE a.site_id = ? AND a.period = ? AND a.fdim = 0 AND a.fval = 0 "
-            "AND a.dim = ? AND a.bucket BETWEEN ? AND ?"
-        )
-        union = " UNION ALL ".join([part] * len(ranges))  # constant SQL; every value is bound
+        counters = "a.visitors, a.visits, a.pageviews, a.events, a.bounces, a.duration"
+        parts, args = [], []
+        for period, first, last in ranges:
+            if fdim and (period == HOUR or (period == DAY and dim)):  # recent filtered rows: one seek per bucket
+                buckets = list(range(first, last + 1))
+                parts.append(
+                    f"SELECT {bucket} AS b, a.val AS val, {counters} FROM agg_days a WHERE a.site_id = ? "  # noqa: S608
+                    f"AND a.period = ? AND a.bucket IN ({', '.join('?' * len(buckets))}) AND a.fdim = ? "
+                    "AND a.fval = ? AND a.dim = ?"
+                )
+                args += [site_id, period, *buckets, fdim, fval, dim]
+            else:
+                parts.append(
+                    f"SELECT {bucket} AS b, a.val AS val, {counters} FROM agg a WHERE a.site_id = ? "  # noqa: S608
+                    "AND a.period = ? AND a.fdim = ? AND a.fval = ? AND a.dim = ? AND a.bucket BETWEEN ? AND ?"
+                )
+                args += [site_id, period, fdim, fval, dim, first, last]
         sql = (  # summed first, then each distinct value's text looked up once
             "SELECT g.b, COALESCE(v.value, ''), g.visitors, g.visits, g.pageviews, g.events, g.bounces, g.duration "  # noqa: S608
             "FROM (SELECT s.b AS b, s.val AS val, SUM(s.visitors) AS visitors, SUM(s.visits) AS visits, "
             "SUM(s.pageviews) AS pageviews, SUM(s.events) AS events, SUM(s.bounces) AS bounces, "
-            "SUM(s.duration) AS duration FROM (" + union + ") s GROUP BY s.b, s.val) g "
+            "SUM(s.duration) AS duration FROM (" + " UNION ALL ".join(parts) + ") s GROUP BY s.b, s.val) g "
             "LEFT JOIN dim_values v ON v.id = g.val"
         )
-        args = [x for period, first, last in ranges for x in (site_id, period, dim, first, last)]
         try:
             async with self.admin.execute(sql, args) as cur:
                 rows = await cur.fetchall()

@@ -36,6 +36,58 @@ def _all_dimensions(db: sqlite3.Connection) -> set[int]:
     return {0, *DIMENSIONS.values(), *keys}
 
 
+class _Ids:
+    """Dimension and value ids, looked up once per write (a day's filtered rows repeat the same values)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.dims: dict[str, int] = {}
+        self.values: dict[tuple[int, str], int] = {}
+
+    def dim(self, name: str) -> int:
+        found = self.dims.get(name)
+        if found is None:
+            found = self.dims[name] = _dimension_id(self.db, name)
+        return found
+
+    def value(self, dim: int, value: str) -> int:
+        if not dim:
+            return 0
+        found = self.values.get((dim, value))
+        if found is None:
+            found = self.values[(dim, value)] = _value_id(self.db, dim, value)
+        return found
+
+    def record(self, site_id: int, period: int, bucket: int, row: Row) -> tuple[int, ...]:
+        fdim, dim = self.dim(row.filter_dimension), self.dim(row.dimension)
+        return (
+            site_id,
+            period,
+            bucket,
+            fdim,
+            self.value(fdim, row.filter_value),
+            dim,
+            self.value(dim, row.value),
+            row.visitors,
+            row.visits,
+            row.pageviews,
+            row.events,
+            row.bounces,
+            row.duration,
+        )
+
+
+INSERT = (
+    "INSERT INTO {} (site_id, period, bucket, fdim, fval, dim, val, "  # noqa: S608 (constant table names)
+    + COUNTERS
+    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+ADD_TO_MONTH = INSERT.format("agg") + (
+    " ON CONFLICT (site_id, period, fdim, fval, dim, bucket, val) DO UPDATE SET "
+    + ", ".join(f"{c} = agg.{c} + excluded.{c}" for c in COUNTERS.split(", "))
+)
+
+
 def write_day(
     path: Path,
     busy_timeout_ms: int,
@@ -46,77 +98,111 @@ def write_day(
     rows: Sequence[Row],
     now_ms: int,
 ) -> None:
-    """Replaces the day's rows (and its hours'), then recomputes its month from the daily rows; idempotent.
+    """Replaces the day's rows (and its hours'), then brings its month up to date; idempotent.
 
+    Unfiltered monthly rows are recomputed from the daily ones. Filtered monthly rows are kept up to date by
+    addition (the day's filtered daily breakdowns are kept for recent days only): re-writing a day first takes
+    its previous rows off the month. A day whose recent rows were purged keeps its filtered rows as they are.
     `hours` is the [first, last) local-hour range of the day; `month` is (month bucket, first day, last day)."""
     db = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            dims: dict[str, int] = {}
-            records = []
-            for row in rows:
-                dim = dims.get(row.dimension)
-                if dim is None:
-                    dim = dims[row.dimension] = _dimension_id(db, row.dimension)
-                val = _value_id(db, dim, row.value) if dim else 0
-                records.append(
-                    (
-                        site_id,
-                        row.period,
-                        row.bucket,
-                        0,
-                        0,
-                        dim,
-                        val,
-                        row.visitors,
-                        row.visits,
-                        row.pageviews,
-                        row.events,
-                        row.bounces,
-                        row.duration,
-                    )
-                )
-            all_dims = _all_dimensions(db)
-            for dim in all_dims:  # one index seek per dimension (the key starts with site, period, filter, dim)
-                db.execute(
-                    "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = ? "
-                    "AND bucket = ?",
-                    (site_id, DAY, dim, day),
-                )
-            db.execute(
-                "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = 0 "
-                "AND bucket >= ? AND bucket < ?",
-                (site_id, HOUR, *hours),
-            )
-            db.executemany(
-                f"INSERT INTO agg (site_id, period, bucket, fdim, fval, dim, val, {COUNTERS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                records,
-            )
-            bucket, first, last = month
-            for dim in all_dims | set(dims.values()):
-                db.execute(
-                    "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = ? "
-                    "AND bucket = ?",
-                    (site_id, MONTH, dim, bucket),
-                )
-                db.execute(
-                    f"INSERT INTO agg (site_id, period, bucket, fdim, fval, dim, val, {COUNTERS}) "  # noqa: S608
-                    "SELECT site_id, ?, ?, fdim, fval, dim, val, SUM(visitors), SUM(visits), SUM(pageviews), "
-                    "SUM(events), SUM(bounces), SUM(duration) FROM agg WHERE site_id = ? AND period = ? "
-                    "AND fdim = 0 AND fval = 0 AND dim = ? AND bucket BETWEEN ? AND ? "
-                    "GROUP BY site_id, fdim, fval, dim, val",
-                    (MONTH, bucket, site_id, DAY, dim, first, last),
-                )
-            db.execute(
-                "INSERT INTO rollups (site_id, day, rolled_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (site_id, day) DO UPDATE SET rolled_at = excluded.rolled_at",
-                (site_id, day, now_ms),
-            )
+            _write_day(db, site_id, day, hours, month, rows, now_ms)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
     finally:
         db.close()
+
+
+def _write_day(
+    db: sqlite3.Connection,
+    site_id: int,
+    day: int,
+    hours: tuple[int, int],
+    month: tuple[int, int, int],
+    rows: Sequence[Row],
+    now_ms: int,
+) -> None:
+    ids = _Ids(db)
+    before = db.execute("SELECT recent FROM rollups WHERE site_id = ? AND day = ?", (site_id, day)).fetchone()
+    filtered = before is None or bool(before[0])
+    records = [ids.record(site_id, row.period, row.bucket, row) for row in rows if not row.filter_dimension]
+    all_dims = _all_dimensions(db)
+    for dim in all_dims:  # one index seek per dimension (the key starts with site, period, filter, dim)
+        db.execute(
+            "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = ? AND bucket = ?",
+            (site_id, DAY, dim, day),
+        )
+    db.execute(
+        "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = 0 "
+        "AND bucket >= ? AND bucket < ?",
+        (site_id, HOUR, *hours),
+    )
+    db.executemany(INSERT.format("agg"), records)
+    bucket, first, last = month
+    for dim in all_dims | set(ids.dims.values()):
+        db.execute(
+            "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim = ? AND bucket = ?",
+            (site_id, MONTH, dim, bucket),
+        )
+        db.execute(
+            f"INSERT INTO agg (site_id, period, bucket, fdim, fval, dim, val, {COUNTERS}) "  # noqa: S608
+            "SELECT site_id, ?, ?, fdim, fval, dim, val, SUM(visitors), SUM(visits), SUM(pageviews), "
+            "SUM(events), SUM(bounces), SUM(duration) FROM agg WHERE site_id = ? AND period = ? "
+            "AND fdim = 0 AND fval = 0 AND dim = ? AND bucket BETWEEN ? AND ? "
+            "GROUP BY site_id, fdim, fval, dim, val",
+            (MONTH, bucket, site_id, DAY, dim, first, last),
+        )
+    if filtered:
+        _write_filtered(db, ids, site_id, day, hours, bucket, rows, rewrite=before is not None)
+    db.execute(
+        "INSERT INTO rollups (site_id, day, rolled_at, recent) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (site_id, day) DO UPDATE SET rolled_at = excluded.rolled_at, recent = excluded.recent",
+        (site_id, day, now_ms, int(filtered)),
+    )
+
+
+def _write_filtered(
+    db: sqlite3.Connection,
+    ids: _Ids,
+    site_id: int,
+    day: int,
+    hours: tuple[int, int],
+    month: int,
+    rows: Sequence[Row],
+    rewrite: bool,
+) -> None:
+    old: list[tuple[int, ...]] = []
+    if rewrite:  # take the day's previous filtered rows off its month, then remove them
+        old = db.execute(
+            f"SELECT fdim, fval, dim, val, {COUNTERS} FROM agg_days "  # noqa: S608
+            "WHERE site_id = ? AND period = ? AND bucket = ?",
+            (site_id, DAY, day),
+        ).fetchall()
+        db.executemany(ADD_TO_MONTH, [(site_id, MONTH, month, *r[:4], *(-c for c in r[4:])) for r in old])
+        db.executemany(
+            "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = ? AND fval = ? AND dim = 0 AND bucket = ?",
+            [(site_id, DAY, r[0], r[1], day) for r in old if r[2] == 0],
+        )
+        db.execute("DELETE FROM agg_days WHERE site_id = ? AND period = ? AND bucket = ?", (site_id, DAY, day))
+        db.execute(
+            "DELETE FROM agg_days WHERE site_id = ? AND period = ? AND bucket >= ? AND bucket < ?",
+            (site_id, HOUR, *hours),
+        )
+    days = [ids.record(site_id, DAY, day, r) for r in rows if r.filter_dimension and r.period == DAY]
+    db.executemany(INSERT.format("agg_days"), days)
+    db.executemany(
+        INSERT.format("agg_days"),
+        [ids.record(site_id, HOUR, r.bucket, r) for r in rows if r.filter_dimension and r.period == HOUR],
+    )
+    db.executemany(INSERT.format("agg"), [r for r in days if r[5] == 0])  # filtered totals by day: kept
+    db.executemany(ADD_TO_MONTH, [(site_id, MONTH, month, *r[3:]) for r in days])
+    if old:
+        db.executemany(
+            "DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket = ? AND fdim = ? AND fval = ? AND dim = ? "
+            "AND val = ? AND visits <= 0",
+            [(site_id, MONTH, month, *r[:4]) for r in old],
+        )
