@@ -40,11 +40,11 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
     while day <= end:
         month_end = min(_month_end(day), end)
         days = [rollup.day_number(day + timedelta(days=i)) for i in range((month_end - day).days + 1)]
-        # The monthly row holds exactly the month's rolled-up days (it is recomputed after each day's rollup), so
-        # it answers any segment that starts on the 1st and contains all of them; the others come from raw.
-        first, last = rollup.day_number(day), rollup.day_number(_month_end(day))
+        # The monthly row holds exactly the month's rolled-up days (it is brought up to date with each day's
+        # rollup), so it answers any segment that contains all of them; open days come from raw events.
+        first, last = rollup.day_number(day.replace(day=1)), rollup.day_number(_month_end(day))
         in_month = [d for d in rolled if first <= d <= last]
-        whole = day.day == 1 and bool(in_month) and max(in_month) <= days[-1]
+        whole = bool(in_month) and days[0] <= min(in_month) and max(in_month) <= days[-1]
         if whole and whole_months:
             ranges.append((rollup.MONTH, rollup.month_number(day), rollup.month_number(day)))
         else:

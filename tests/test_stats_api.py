@@ -10,7 +10,7 @@ import pytest
 
 from analytics import apikeys
 from analytics.config import Config
-from analytics.jobs import rollup_site
+from analytics.jobs import purge, rollup_site
 from tests.conftest import IPHONE_UA, Clock, Harness, pageview, start
 
 
@@ -157,6 +157,71 @@ async def test_pagination_and_order(stats: tuple[Harness, str]) -> None:
     )
     assert [r["dimensions"][0] for r in answer["results"]] == ["/pricing"]  # after "/blog"
     assert answer["meta"]["total_rows"] == 2
+
+
+async def test_one_filter_on_totals_breakdowns_and_the_open_day(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    google = [["is", "visit:source", ["Google"]]]
+    metrics = ["visitors", "visits", "pageviews"]
+    totals = await ask(h, key, {**BASE, "metrics": metrics, "filters": google})
+    assert totals["results"] == [{"metrics": [1, 1, 2], "dimensions": []}]
+    assert totals["query"]["filters"] == google
+    pages = await ask(h, key, {**BASE, "metrics": metrics, "filters": google, "dimensions": ["event:page"]})
+    assert {r["dimensions"][0]: r["metrics"] for r in pages["results"]} == {"/pricing": [1, 1, 2]}
+    # Today's visit from Hacker News is still raw; a page filter keeps the visits that saw the page.
+    hn = [["is", "visit:source", ["Hacker News"]]]
+    assert (await ask(h, key, {**BASE, "metrics": metrics, "filters": hn}))["results"][0]["metrics"] == [1, 1, 1]
+    blog = [["is", "event:page", ["/blog"]]]
+    sources = await ask(
+        h, key, {**BASE, "metrics": [*metrics, "events"], "filters": blog, "dimensions": ["visit:source"]}
+    )
+    # The visit that saw /blog also signed up on /pricing: it counts, with /blog's pageview and event only.
+    assert sources["results"] == [{"metrics": [1, 1, 1, 1], "dimensions": [""]}]
+    goal = [["is", "event:goal", ["Signup"]]]
+    plans = await ask(h, key, {**BASE, "metrics": ["visitors"], "filters": goal, "dimensions": ["event:props:plan"]})
+    assert plans["results"] == [{"metrics": [1], "dimensions": ["pro"]}]
+    last_day = await ask(h, key, {**BASE, "date_range": "24h", "metrics": ["visitors"], "filters": hn})
+    assert last_day["results"] == [{"metrics": [1], "dimensions": []}]
+
+
+async def test_old_filtered_breakdowns_are_kept_by_whole_months(stats: tuple[Harness, str], config: Config) -> None:
+    h, key = stats
+    site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+    later = datetime(2026, 4, 28, 12, tzinfo=UTC)  # March 10 is now more than RECENT_DAYS ago
+    await rollup_site(h.store, site, later)
+    await purge(h.store, later, config.privacy.raw_retention_hours, config.privacy.aggregate_retention_months)
+    assert await agg_days_rows(h) == 0  # the recent filtered rows are gone
+    h.clock.now = later
+    google = [["is", "visit:source", ["Google"]]]
+    body = {**BASE, "metrics": ["visitors", "pageviews"], "filters": google, "dimensions": ["event:page"]}
+    refused = await h.client.post(
+        "/api/v2/query",
+        json={**body, "date_range": ["2026-03-10", "2026-03-11"]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert refused.status_code == 400 and "whole months" in refused.json()["error"]
+    for date_range in (["2026-03-01", "2026-03-31"], "12mo", "all"):
+        pages = await ask(h, key, {**body, "date_range": date_range})
+        assert {r["dimensions"][0]: r["metrics"] for r in pages["results"]} == {"/pricing": [1, 2]}
+    # Filtered totals and daily series stay available by day.
+    series = await ask(
+        h,
+        key,
+        {
+            **BASE,
+            "metrics": ["visitors"],
+            "filters": google,
+            "dimensions": ["time:day"],
+            "date_range": ["2026-03-10", "2026-03-11"],
+        },
+    )
+    assert [r["metrics"] for r in series["results"]] == [[1], [0]]
+
+
+async def agg_days_rows(h: Harness) -> int:
+    async with h.store.admin.execute("SELECT COUNT(*) FROM agg_days") as cur:  # type: ignore[attr-defined]
+        found = await cur.fetchone()
+    return int(found[0])
 
 
 @pytest.mark.parametrize(
