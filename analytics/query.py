@@ -141,6 +141,11 @@ def _filter(value: Any) -> tuple[str, str] | None:
             "a filter takes one value: unique visitors of several values cannot be added exactly (a visitor can "
             "match more than one); send one query per value"
         )
+    if values[0] == "" and dimension != "visit:source":
+        raise QueryError(
+            f"filtering on an empty {dimension} is not kept (only visit:source has a filterable empty value, "
+            "direct traffic): filter on a value"
+        )
     return str(dimension), values[0]
 
 

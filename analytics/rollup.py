@@ -66,8 +66,8 @@ VISIT_FIELDS = {
     "visit:screen": "screen",
 }
 RECENT_DAYS = 35
-"""Filtered breakdowns by day (and filtered totals by hour) are kept this many days: enough for a filtered 30d
-or month report; older filtered breakdowns are kept by whole months."""
+"""Filtered breakdowns by day are kept this many days: enough for a filtered 30d or month report; older filtered
+breakdowns are kept by whole months."""
 LOOKAHEAD_MS = 6 * 3_600_000
 """A visit starting late in the day is followed this far past midnight."""
 
@@ -205,15 +205,16 @@ def rollup_window(
                 _add(daily, ("", "", d, v), who, pv, ev, bounce, seconds)
         if filters is None:
             continue
-        if filters == ALL:
-            visit_filters = visit_items
-            event_filters = list(matched)
+        if filters == ALL:  # filtered rows under an empty value ("no UTM", "no city") are not kept, but Direct
+            visit_filters = [f for f in visit_items if f[1] or f[0] == "visit:source"]
+            event_filters = [f for f in matched if f[1]]
         else:
             visit_filters = [f for f in visit_items if f == filters]
             event_filters = [f for f in matched if f == filters]
         for fd, fv in visit_filters:  # the visit's own figures, under each of its values
             _add(daily, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
-            _add(hour, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
+            if filters != ALL:  # hours under a filter are answered from raw events only (docs/aggregates.md)
+                _add(hour, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
             for d, v in visit_items:
                 if pair_kept(fd, d):
                     _add(daily, (fd, fv, d, v), who, pageviews, all_events, bounce, seconds)
@@ -223,7 +224,8 @@ def rollup_window(
         for fd, fv in event_filters:  # the matching events' figures
             pv, ev = matched[(fd, fv)]
             _add(daily, (fd, fv, "", ""), who, pv, ev, bounce, seconds)
-            _add(hour, (fd, fv, "", ""), who, pv, ev, bounce, seconds)
+            if filters != ALL:
+                _add(hour, (fd, fv, "", ""), who, pv, ev, bounce, seconds)
             for d, v in visit_items:
                 if pair_kept(fd, d):
                     _add(daily, (fd, fv, d, v), who, pv, ev, bounce, seconds)

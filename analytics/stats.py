@@ -125,22 +125,25 @@ class Answerer:
             rows += await self.open_days.rows(self.store, self.site, self.tz, day, self.filter)
         return rows
 
-    def _check_recent(self, ranges: list[tuple[int, int, int]], what: str) -> None:
-        """Filtered breakdowns by day and filtered hours exist for the last RECENT_DAYS days only."""
-        if self.filter is None:
-            return
+    async def _check_raw(self, first_hour: int) -> None:
+        start_ms = int((datetime(1970, 1, 1) + timedelta(hours=first_hour)).replace(tzinfo=self.tz).timestamp() * 1000)
+        first_ts = await self.store.first_event_ts(self.site.id)
+        if first_ts is None or first_ts > start_ms - TIMEOUT_MS:
+            raise QueryError(
+                "hourly figures under a filter are computed from raw events, which are kept for "
+                "privacy.raw_retention_hours only (48 hours by default): ask for today or yesterday, or for time:day"
+            )
+
+    def _check_recent(self, ranges: list[tuple[int, int, int]]) -> None:
+        """Filtered breakdowns by day exist for the last RECENT_DAYS days only."""
         today = self.now.astimezone(self.tz).date()
         oldest = rollup.day_number(today) - rollup.RECENT_DAYS + 1
-        for period, first, _ in ranges:
-            day = first if period == rollup.DAY else None
-            if period == rollup.HOUR:
-                day = rollup.day_number((datetime(1970, 1, 1) + timedelta(hours=first)).date())
-            if day is not None and day < oldest:
-                raise QueryError(
-                    f"{what} under a filter are kept by day for the last {rollup.RECENT_DAYS} days only, and by "
-                    f"whole months before: ask for whole months before {date.fromordinal(oldest).isoformat()} "
-                    '(e.g. "12mo", "year", or two dates from the 1st of a month to the end of a month)'
-                )
+        if any(period == rollup.DAY and first < oldest for period, first, _ in ranges):
+            raise QueryError(
+                f"breakdowns under a filter are kept by day for the last {rollup.RECENT_DAYS} days only, and by "
+                f"whole months before: ask for whole months before {date.fromordinal(oldest).isoformat()} "
+                '(e.g. "12mo", "year", or two dates from the 1st of a month to the end of a month)'
+            )
 
     async def collect(self, start: date, end: date, rolled: set[int]) -> dict[str, Counts]:
         """Counts per label: the breakdown value, the time bucket label, or "" for totals."""
@@ -150,8 +153,8 @@ class Answerer:
         found: defaultdict[str, Counts] = defaultdict(lambda: ZERO)
         if time is None:
             ranges = _ranges(start, end, rolled, True)
-            if self.dimension and not self._same:
-                self._check_recent(ranges, "Breakdowns")
+            if self.filter and self.dimension and not self._same:
+                self._check_recent(ranges)
             dimension = "" if self._same else self.dimension
             sums = await self.store.sum_aggregates(self.site.id, dimension, ranges, filter=self.filter)
             for (_, value), counts in sums.items():  # one row per value already
@@ -163,7 +166,9 @@ class Answerer:
         ranges = _ranges(start, end, rolled, False)
         if period == rollup.HOUR:
             ranges = [(rollup.HOUR, *self._hours(first, last)) for _, first, last in ranges]
-            self._check_recent(ranges, "Hourly figures")
+            if self.filter and ranges:  # hours under a filter are not kept: computed from the raw events
+                await self._check_raw(ranges[0][1])
+                open_days, ranges = [d for d in days if d <= self.now.astimezone(self.tz).date()], []
         sums = await self.store.sum_aggregates(self.site.id, "", ranges, by_bucket=True, filter=self.filter)
         labels = {bucket: counts for (bucket, _), counts in sums.items()}
         for bucket, counts in self._pick(await self._open_rows(open_days), period, True).items():

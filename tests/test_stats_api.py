@@ -180,6 +180,10 @@ async def test_one_filter_on_totals_breakdowns_and_the_open_day(stats: tuple[Har
     goal = [["is", "event:goal", ["Signup"]]]
     plans = await ask(h, key, {**BASE, "metrics": ["visitors"], "filters": goal, "dimensions": ["event:props:plan"]})
     assert plans["results"] == [{"metrics": [1], "dimensions": ["pro"]}]
+    hours = await ask(
+        h, key, {**BASE, "date_range": "day", "metrics": ["visitors"], "filters": hn, "dimensions": ["time:hour"]}
+    )
+    assert [r["metrics"][0] for r in hours["results"]] == [1 if hour == 11 else 0 for hour in range(24)]  # 10:00 UTC
     last_day = await ask(h, key, {**BASE, "date_range": "24h", "metrics": ["visitors"], "filters": hn})
     assert last_day["results"] == [{"metrics": [1], "dimensions": []}]
 
@@ -216,6 +220,13 @@ async def test_old_filtered_breakdowns_are_kept_by_whole_months(stats: tuple[Har
         },
     )
     assert [r["metrics"] for r in series["results"]] == [[1], [0]]
+    # Hours under a filter come from raw events, gone after privacy.raw_retention_hours.
+    hourly = await h.client.post(
+        "/api/v2/query",
+        json={**body, "dimensions": ["time:hour"], "date_range": ["2026-03-10", "2026-03-10"]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert hourly.status_code == 400 and "raw events" in hourly.json()["error"]
 
 
 async def agg_days_rows(h: Harness) -> int:
@@ -235,6 +246,7 @@ async def agg_days_rows(h: Harness) -> int:
         ),
         ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:colour", ["red"]]]}, "cannot filter by"),
         ({**BASE, "metrics": ["visitors"], "filters": "source=Google"}, "filters must be"),
+        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:utm_source", [""]]]}, "empty"),
         (
             {
                 **BASE,

@@ -378,7 +378,7 @@ class SQLiteStore:
     ) -> dict[tuple[int, str], tuple[int, ...]]:
         """Sums of the rows of one dimension ("" = totals), unfiltered or under one (dimension, value) filter,
         over (period, first bucket, last bucket) ranges, by value (and by bucket when asked); keys are
-        (bucket or 0, value). Recent filtered rows by day and hour are read from agg_days."""
+        (bucket or 0, value). Filtered breakdowns by day are read from agg_days."""
         if not ranges:
             return {}
         dim = await self._dimension_id(dimension)
@@ -401,7 +401,7 @@ class SQLiteStore:
         counters = "a.visitors, a.visits, a.pageviews, a.events, a.bounces, a.duration"
         parts, args = [], []
         for period, first, last in ranges:
-            if fdim and (period == HOUR or (period == DAY and dim)):  # recent filtered rows: one seek per bucket
+            if fdim and dim and period == DAY:  # recent filtered breakdowns: one index seek per day
                 buckets = list(range(first, last + 1))
                 parts.append(
                     f"SELECT {bucket} AS b, a.val AS val, {counters} FROM agg_days a WHERE a.site_id = ? "  # noqa: S608

@@ -1,5 +1,5 @@
--- Filtered rows of recent days: breakdowns under a filter by day, and filtered totals by hour (with a copy of
--- the day's filtered totals). Kept for the last days only (rollup.RECENT_DAYS): they are what makes a filtered
+-- Filtered rows of recent days: breakdowns under a filter by day (with a copy of the day's filtered totals, so
+-- that re-rolling a day can take its old figures off its month). Kept for the last days only (rollup.RECENT_DAYS): they are what makes a filtered
 -- 7d or 30d report exact, and they cost more rows than everything else together; older filtered breakdowns
 -- are answered from the monthly rows in agg. Days first in the key: a day is written, re-written and purged
 -- as one contiguous range.
