@@ -132,7 +132,7 @@ def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, rete
 
 async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate_months: int) -> PurgeReport:
     """Deletes what is no longer needed; each step is its own transaction, so it is safe to interrupt and re-run."""
-    raw = rows = 0
+    raw = rows = expired = 0
     for site in await store.list_sites():
         first_ts = await store.first_event_ts(site.id)
         if first_ts is not None:
@@ -143,9 +143,11 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
         months = rollup.month_number(today) - aggregate_months + 1  # keep the current month and the previous ones
         oldest = date(months // 12, months % 12 + 1, 1)
         start, _ = rollup.day_bounds(oldest, tz)
-        rows += await store.delete_aggregates_before(
+        old = await store.delete_aggregates_before(
             site.id, rollup.local_hour(start, tz), rollup.day_number(oldest), months
         )
+        rows += old
+        expired += old
         # Filtered rows by day and hour: for RECENT_DAYS, and never before their day's raw events are gone (a
         # day re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
@@ -153,5 +155,6 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
         start, _ = rollup.day_bounds(recent, tz)
         rows += await store.delete_recent_before(site.id, rollup.day_number(recent), rollup.local_hour(start, tz))
     salts = await store.delete_salts_before(privacy.expired_before(now))
-    unused = await store.delete_unused_values() if rows else 0  # a scan of the aggregates: only when useful
+    # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
+    unused = await store.delete_unused_values() if expired else 0
     return PurgeReport(raw, salts, rows, unused)

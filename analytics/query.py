@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from analytics.rollup import DIMENSIONS
+from analytics.rollup import DIMENSIONS, is_fine
 
 METRICS = (
     "visitors",
@@ -141,11 +141,8 @@ def _filter(value: Any) -> tuple[str, str] | None:
             "a filter takes one value: unique visitors of several values cannot be added exactly (a visitor can "
             "match more than one); send one query per value"
         )
-    if values[0] == "" and dimension != "visit:source":
-        raise QueryError(
-            f"filtering on an empty {dimension} is not kept (only visit:source has a filterable empty value, "
-            "direct traffic): filter on a value"
-        )
+    if values[0] == "" and is_fine(str(dimension)):
+        raise QueryError(f"filtering on an unknown {dimension} is not kept: filter on a value")
     return str(dimension), values[0]
 
 

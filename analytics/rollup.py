@@ -81,8 +81,21 @@ Filter = tuple[str, str]
 
 
 def pair_kept(filter_dimension: str, dimension: str) -> bool:
-    """Whether the aggregates keep `dimension` broken down under a filter on `filter_dimension`."""
+    """Whether the aggregates answer `dimension` broken down under a filter on `filter_dimension`."""
     return filter_dimension != dimension and not (filter_dimension in FINE and dimension in FINE)
+
+
+def transposed(filter_dimension: str, dimension: str) -> bool:
+    """Whether that breakdown is read from the rows of the opposite pair. A row under (F = f) for (B = v) holds
+    exactly the figures of the row under (B = v) for (F = f): the visits having both values (or, for two event
+    values, the events having both), counted the same way. So a coarse breakdown under a fine filter (sources
+    of the visits that saw /pricing) is read from the rows of the fine breakdown under each coarse value (the
+    pages of the visits from each source), which halves the filtered rows."""
+    return filter_dimension in FINE and dimension not in FINE
+
+
+def _stored(filter_dimension: str, dimension: str) -> bool:
+    return pair_kept(filter_dimension, dimension) and not transposed(filter_dimension, dimension)
 
 
 def is_fine(dimension: str) -> bool:
@@ -205,21 +218,23 @@ def rollup_window(
                 _add(daily, ("", "", d, v), who, pv, ev, bounce, seconds)
         if filters is None:
             continue
-        if filters == ALL:  # filtered rows under an empty value ("no UTM", "no city") are not kept, but Direct
-            visit_filters = [f for f in visit_items if f[1] or f[0] == "visit:source"]
-            event_filters = [f for f in matched if f[1]]
+        if filters == ALL:  # no filtered rows under an unknown fine value (no city, no referrer): never asked for
+            visit_filters = [f for f in visit_items if f[1] or f[0] not in FINE]
+            event_filters = [f for f in matched if f[1] or f[0] not in FINE]
+            kept = _stored
         else:
             visit_filters = [f for f in visit_items if f == filters]
             event_filters = [f for f in matched if f == filters]
+            kept = pair_kept
         for fd, fv in visit_filters:  # the visit's own figures, under each of its values
             _add(daily, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
             if filters != ALL:  # hours under a filter are answered from raw events only (docs/aggregates.md)
                 _add(hour, (fd, fv, "", ""), who, pageviews, all_events, bounce, seconds)
             for d, v in visit_items:
-                if pair_kept(fd, d):
+                if kept(fd, d):
                     _add(daily, (fd, fv, d, v), who, pageviews, all_events, bounce, seconds)
             for (d, v), (pv, ev) in matched.items():
-                if pair_kept(fd, d):
+                if kept(fd, d):
                     _add(daily, (fd, fv, d, v), who, pv, ev, bounce, seconds)
         for fd, fv in event_filters:  # the matching events' figures
             pv, ev = matched[(fd, fv)]
@@ -227,13 +242,13 @@ def rollup_window(
             if filters != ALL:
                 _add(hour, (fd, fv, "", ""), who, pv, ev, bounce, seconds)
             for d, v in visit_items:
-                if pair_kept(fd, d):
+                if kept(fd, d):
                     _add(daily, (fd, fv, d, v), who, pv, ev, bounce, seconds)
             both: dict[tuple[str, str], list[int]] = {}
             for event, keys in zip(own, per_event, strict=True):
                 if (fd, fv) in keys:
                     for d, v in keys:
-                        if pair_kept(fd, d):
+                        if kept(fd, d):
                             found = both.setdefault((d, v), [0, 0])
                             found[0] += event.name == PAGEVIEW
                             found[1] += 1

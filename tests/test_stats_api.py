@@ -246,7 +246,7 @@ async def agg_days_rows(h: Harness) -> int:
         ),
         ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:colour", ["red"]]]}, "cannot filter by"),
         ({**BASE, "metrics": ["visitors"], "filters": "source=Google"}, "filters must be"),
-        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:utm_source", [""]]]}, "empty"),
+        ({**BASE, "metrics": ["visitors"], "filters": [["is", "visit:city", [""]]]}, "unknown visit:city"),
         (
             {
                 **BASE,

@@ -23,7 +23,7 @@ import aiosqlite
 from analytics.apikeys import ApiKey
 from analytics.errors import Conflict, NotFound, StoreError
 from analytics.events import COLUMNS, Event
-from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row
+from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
 from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
@@ -191,7 +191,7 @@ class SQLiteStore:
             async with _transaction(self.admin):
                 cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
                 removed = cur.rowcount
-                for table in ("agg", "agg_days", "rollups"):  # its figures go with it (ids may be reused)
+                for table in ("agg", "agg_days", "agg_months", "rollups"):  # its figures go with it (ids may be reused)
                     await self.admin.execute(f"DELETE FROM {table} WHERE site_id = ?", (site.id,))  # noqa: S608
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
         except sqlite3.Error as exc:
@@ -281,6 +281,10 @@ class SQLiteStore:
         return await self._change("DELETE FROM events WHERE site_id = ? AND ts < ?", (site_id, ts_ms), "raw events")
 
     async def delete_aggregates_before(self, site_id: int, hour: int, day: int, month: int) -> int:
+        async with self.admin.execute("SELECT MIN(day) FROM rollups WHERE site_id = ?", (site_id,)) as cur:
+            oldest = await cur.fetchone()
+        if oldest is None or oldest[0] is None or oldest[0] >= day:
+            return 0  # aggregates exist for rolled-up days only: nothing is that old (and no table is scanned)
         removed = 0
         for period, bucket in ((HOUR, hour), (DAY, day), (MONTH, month)):
             removed += await self._change(
@@ -288,6 +292,9 @@ class SQLiteStore:
                 (site_id, period, bucket),
                 "aggregates",
             )
+        removed += await self._change(
+            "DELETE FROM agg_months WHERE site_id = ? AND bucket < ?", (site_id, month), "aggregates"
+        )
         await self._change("DELETE FROM rollups WHERE site_id = ? AND day < ?", (site_id, day), "rollup records")
         return removed
 
@@ -306,10 +313,12 @@ class SQLiteStore:
         return await self._change(
             "DELETE FROM dim_values WHERE (dim <> ? AND id NOT IN "
             "(SELECT val FROM agg UNION SELECT fval FROM agg UNION SELECT val FROM agg_days "
-            "UNION SELECT fval FROM agg_days)) OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
+            "UNION SELECT fval FROM agg_days UNION SELECT val FROM agg_months UNION SELECT fval FROM agg_months)) "
+            "OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
             "UNION SELECT fdim - ? FROM agg WHERE fdim >= ? UNION SELECT dim - ? FROM agg_days WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ?))",
-            (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 8),
+            "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ? UNION SELECT dim - ? FROM agg_months WHERE dim >= ? "
+            "UNION SELECT fdim - ? FROM agg_months WHERE fdim >= ?))",
+            (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 12),
             "unused dimension values",
         )
 
@@ -368,6 +377,11 @@ class SQLiteStore:
             key = await cur.fetchone()
         return None if key is None else PROPS_BASE + int(key[0])
 
+    async def _value_id(self, dim: int, value: str) -> int | None:
+        async with self.admin.execute("SELECT id FROM dim_values WHERE dim = ? AND value = ?", (dim, value)) as cur:
+            found = await cur.fetchone()
+        return None if found is None else int(found[0])
+
     async def sum_aggregates(
         self,
         site_id: int,
@@ -378,43 +392,51 @@ class SQLiteStore:
     ) -> dict[tuple[int, str], tuple[int, ...]]:
         """Sums of the rows of one dimension ("" = totals), unfiltered or under one (dimension, value) filter,
         over (period, first bucket, last bucket) ranges, by value (and by bucket when asked); keys are
-        (bucket or 0, value). Filtered breakdowns by day are read from agg_days."""
+        (bucket or 0, value). Filtered breakdowns are read from agg_days (by day) and agg_months, transposed
+        when rollup.transposed says so."""
         if not ranges:
             return {}
         dim = await self._dimension_id(dimension)
-        fdim, fval = 0, 0
-        if filter is not None:
-            found = await self._dimension_id(filter[0])
-            if found is None:
-                return {}
-            async with self.admin.execute(
-                "SELECT id FROM dim_values WHERE dim = ? AND value = ?", (found, filter[1])
-            ) as cur:
-                value = await cur.fetchone()
-            if value is None:
-                return {}
-            fdim, fval = found, int(value[0])
         if dim is None:
             return {}
-        # One indexed range per (period, buckets), summed in SQL, then the values' text joined once.
+        fdim = fval = 0
+        if filter is not None:
+            found = await self._dimension_id(filter[0])
+            value = None if found is None else await self._value_id(found, filter[1])
+            if found is None or value is None:
+                return {}
+            fdim, fval = found, value
         bucket = "a.bucket" if by_bucket else "0"
         counters = "a.visitors, a.visits, a.pageviews, a.events, a.bounces, a.duration"
-        parts, args = [], []
+        parts: list[str] = []
+        args: list[object] = []
+        flip = filter is not None and transposed(filter[0], dimension)
         for period, first, last in ranges:
-            if fdim and dim and period == DAY:  # recent filtered breakdowns: one index seek per day
-                buckets = list(range(first, last + 1))
-                parts.append(
-                    f"SELECT {bucket} AS b, a.val AS val, {counters} FROM agg_days a WHERE a.site_id = ? "  # noqa: S608
-                    f"AND a.period = ? AND a.bucket IN ({', '.join('?' * len(buckets))}) AND a.fdim = ? "
-                    "AND a.fval = ? AND a.dim = ?"
-                )
-                args += [site_id, period, *buckets, fdim, fval, dim]
-            else:
+            if not (fdim and dim):  # totals, unfiltered rows, filtered totals: one index range each
                 parts.append(
                     f"SELECT {bucket} AS b, a.val AS val, {counters} FROM agg a WHERE a.site_id = ? "  # noqa: S608
                     "AND a.period = ? AND a.fdim = ? AND a.fval = ? AND a.dim = ? AND a.bucket BETWEEN ? AND ?"
                 )
                 args += [site_id, period, fdim, fval, dim, first, last]
+                continue
+            if flip:  # the rows of (breakdown value, filter value) pairs: one range per breakdown value
+                select = f"SELECT {bucket} AS b, a.fval AS val, {counters}"
+                match = "a.fdim = ? AND a.fval IN (SELECT id FROM dim_values WHERE dim = ?) AND a.dim = ? AND a.val = ?"
+                match_args = [dim, dim, fdim, fval]
+            else:
+                select = f"SELECT {bucket} AS b, a.val AS val, {counters}"
+                match = "a.fdim = ? AND a.fval = ? AND a.dim = ?"
+                match_args = [fdim, fval, dim]
+            if period == DAY:  # recent days: one index range per day
+                days = list(range(first, last + 1))
+                parts.append(
+                    f"{select} FROM agg_days a WHERE a.site_id = ? AND a.period = ? "
+                    f"AND a.bucket IN ({', '.join('?' * len(days))}) AND {match}"
+                )
+                args += [site_id, DAY, *days, *match_args]
+            else:
+                parts.append(f"{select} FROM agg_months a WHERE a.site_id = ? AND {match} AND a.bucket BETWEEN ? AND ?")
+                args += [site_id, *match_args, first, last]
         sql = (  # summed first, then each distinct value's text looked up once
             "SELECT g.b, COALESCE(v.value, ''), g.visitors, g.visits, g.pageviews, g.events, g.bounces, g.duration "  # noqa: S608
             "FROM (SELECT s.b AS b, s.val AS val, SUM(s.visitors) AS visitors, SUM(s.visits) AS visits, "

@@ -88,6 +88,13 @@ ADD_TO_MONTH = INSERT.format("agg") + (
 )
 
 
+ADD_TO_PAIRS = (
+    f"INSERT INTO agg_months (site_id, fdim, fval, dim, val, bucket, {COUNTERS}) "  # noqa: S608
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, fdim, fval, dim, val, bucket) DO UPDATE SET "
+    + ", ".join(f"{c} = agg_months.{c} + excluded.{c}" for c in COUNTERS.split(", "))
+)
+
+
 def write_day(
     path: Path,
     busy_timeout_ms: int,
@@ -157,7 +164,7 @@ def _write_day(
             (MONTH, bucket, site_id, DAY, dim, first, last),
         )
     if filtered:
-        _write_filtered(db, ids, site_id, day, hours, bucket, rows, rewrite=before is not None)
+        _write_filtered(db, ids, site_id, day, bucket, rows, rewrite=before is not None)
     db.execute(
         "INSERT INTO rollups (site_id, day, rolled_at, recent) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (site_id, day) DO UPDATE SET rolled_at = excluded.rolled_at, recent = excluded.recent",
@@ -170,7 +177,6 @@ def _write_filtered(
     ids: _Ids,
     site_id: int,
     day: int,
-    hours: tuple[int, int],
     month: int,
     rows: Sequence[Row],
     rewrite: bool,
@@ -182,27 +188,30 @@ def _write_filtered(
             "WHERE site_id = ? AND period = ? AND bucket = ?",
             (site_id, DAY, day),
         ).fetchall()
-        db.executemany(ADD_TO_MONTH, [(site_id, MONTH, month, *r[:4], *(-c for c in r[4:])) for r in old])
+        _add_to_month(db, site_id, month, [(*r[:4], *(-c for c in r[4:])) for r in old])
         db.executemany(
             "DELETE FROM agg WHERE site_id = ? AND period = ? AND fdim = ? AND fval = ? AND dim = 0 AND bucket = ?",
             [(site_id, DAY, r[0], r[1], day) for r in old if r[2] == 0],
         )
         db.execute("DELETE FROM agg_days WHERE site_id = ? AND period = ? AND bucket = ?", (site_id, DAY, day))
-        db.execute(
-            "DELETE FROM agg_days WHERE site_id = ? AND period = ? AND bucket >= ? AND bucket < ?",
-            (site_id, HOUR, *hours),
-        )
     days = [ids.record(site_id, DAY, day, r) for r in rows if r.filter_dimension and r.period == DAY]
     db.executemany(INSERT.format("agg_days"), days)
-    db.executemany(
-        INSERT.format("agg_days"),
-        [ids.record(site_id, HOUR, r.bucket, r) for r in rows if r.filter_dimension and r.period == HOUR],
-    )
     db.executemany(INSERT.format("agg"), [r for r in days if r[5] == 0])  # filtered totals by day: kept
-    db.executemany(ADD_TO_MONTH, [(site_id, MONTH, month, *r[3:]) for r in days])
-    if old:
+    _add_to_month(db, site_id, month, [r[3:] for r in days])
+    if old:  # rows the day alone had made
         db.executemany(
-            "DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket = ? AND fdim = ? AND fval = ? AND dim = ? "
-            "AND val = ? AND visits <= 0",
-            [(site_id, MONTH, month, *r[:4]) for r in old],
+            "DELETE FROM agg WHERE site_id = ? AND period = ? AND bucket = ? AND fdim = ? AND fval = ? AND dim = 0 "
+            "AND visits <= 0",
+            [(site_id, MONTH, month, r[0], r[1]) for r in old if r[2] == 0],
         )
+        db.executemany(
+            "DELETE FROM agg_months WHERE site_id = ? AND fdim = ? AND fval = ? AND dim = ? AND val = ? AND bucket = ? "
+            "AND visits <= 0",
+            [(site_id, *r[:4], month) for r in old if r[2] != 0],
+        )
+
+
+def _add_to_month(db: sqlite3.Connection, site_id: int, month: int, rows: Sequence[Sequence[int]]) -> None:
+    """Adds (fdim, fval, dim, val, counters...) rows to the month: totals to agg, breakdowns to agg_months."""
+    db.executemany(ADD_TO_MONTH, [(site_id, MONTH, month, *r) for r in rows if r[2] == 0])
+    db.executemany(ADD_TO_PAIRS, [(site_id, *r[:4], month, *r[4:]) for r in rows if r[2] != 0])
