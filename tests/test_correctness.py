@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,11 +43,22 @@ AGENTS = [
     ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "Firefox", "desktop"),
 ]
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-# Networks of the test database with their country; addresses are drawn inside them.
-NETWORKS = [("90.84.{}.{}", "FR"), ("81.2.{}.{}", "GB"), ("8.8.{}.{}", "US")]  # third octet: + THIRD
-THIRD = {"FR": 0, "GB": 64, "US": 0}  # 90.84.0.0/18, 81.2.64.0/18, 8.8.0.0/15
+# What the server must make of the User-Agents above: browser version and OS version as reported.
+VERSIONS = [("Chrome 120", "Windows 10"), ("Safari 17", "iOS 17"), ("Firefox 121", "Linux")]
+# Networks of MaxMind's test city database (tests/data) with their known answers; addresses are drawn inside.
+NETWORKS = [
+    ("81.2.69.{}", 160, "GB", "GB-ENG", "London"),  # 81.2.69.160/27
+    ("175.16.199.{}", 10, "CN", "CN-22", "Changchun"),  # /24
+    ("89.160.20.{}", 112, "SE", "SE-E", "Linköping"),  # /28
+    ("216.160.83.{}", 56, "US", "US-WA", "Milton"),  # /29
+    ("2.125.160.{}", 216, "GB", "GB-ENG", "Boxford"),  # /29
+    ("67.43.156.{}", 10, "BT", "", ""),  # a country without region or city
+]
+UTM_CAMPAIGNS = ["spring", "launch"]
+WIDTHS = {400: "mobile", 800: "tablet", 1200: "laptop", 1600: "desktop"}
 REFERRERS = [("", ""), ("https://www.google.com/", "Google"), ("https://news.ycombinator.com/item?id=1", "Hacker News")]
 PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs"]
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 
 @dataclass
@@ -55,6 +67,8 @@ class Visit:
     person: int
     start: datetime
     hits: list[tuple[datetime, str, str, dict[str, str] | None]] = field(default_factory=list)  # (ts, name, page)
+    utm: dict[str, str] = field(default_factory=dict)  # on the landing page's URL
+    width: int = 1200
 
 
 @dataclass
@@ -62,14 +76,17 @@ class Person:
     ip: str
     agent: int
     country: str
+    region: str
+    city: str
 
 
 def generate(seed: int, first: datetime, days: int) -> tuple[list[Visit], list[Person], list[datetime]]:
     rng = random.Random(seed)
     people = []
     for i in range(40):
-        pattern, country = NETWORKS[i % len(NETWORKS)]
-        people.append(Person(pattern.format(THIRD[country] + i // 3, 10 + i), i % len(AGENTS), country))
+        pattern, first_octet, country, region, city = NETWORKS[i % len(NETWORKS)]
+        ip = pattern.format(first_octet + i // len(NETWORKS))
+        people.append(Person(ip, i % len(AGENTS), country, region, city))
     visits: list[Visit] = []
     busy: dict[tuple[str, int], datetime] = {}
     for _ in range(160):
@@ -82,7 +99,11 @@ def generate(seed: int, first: datetime, days: int) -> tuple[list[Visit], list[P
         last = busy.get((site, person))
         if last is not None and abs((begin - last).total_seconds()) < 4 * 3600:
             continue  # keep one person's visits on a site clearly apart
-        visit = Visit(site, person, begin)
+        visit = Visit(site, person, begin, width=rng.choice(list(WIDTHS)))
+        if rng.random() < 0.3:
+            visit.utm = {"utm_source": "acme-mail", "utm_medium": "email", "utm_campaign": rng.choice(UTM_CAMPAIGNS)}
+            if rng.random() < 0.5:
+                visit.utm |= {"utm_content": "banner", "utm_term": "analytics"}
         ts = begin
         for _ in range(1 + int(rng.expovariate(0.8))):
             visit.hits.append((ts, "pageview", rng.choice(PAGES), None))
@@ -97,11 +118,20 @@ def generate(seed: int, first: datetime, days: int) -> tuple[list[Visit], list[P
     return visits, people, bots
 
 
-def visit_facts(visit: Visit, people: list[Person], source: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+def visit_facts(visit: Visit, people: list[Person], referrer: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     """What the log says of a visit: its visit-level values, and each hit's event-level values (API names)."""
     person = people[visit.person]
     pages = [h[2] for h in visit.hits if h[1] == "pageview"]
+    host = urlsplit(referrer).hostname or ""
+    source = next(name for url, name in REFERRERS if url == referrer) or visit.utm.get("utm_source", "")
     facts = {
+        "visit:referrer": host.removeprefix("www."),
+        **{f"visit:{key}": visit.utm.get(key, "") for key in UTM_KEYS},
+        "visit:region": person.region,
+        "visit:city": person.city,
+        "visit:browser_version": VERSIONS[person.agent][0],
+        "visit:os_version": VERSIONS[person.agent][1],
+        "visit:screen": WIDTHS[visit.width],
         "visit:country": person.country,
         "visit:browser": AGENTS[person.agent][1],
         "visit:device": AGENTS[person.agent][2],
@@ -195,15 +225,16 @@ async def test_every_unfiltered_report_matches_the_log(config: Config, seed: int
     referrers: dict[int, str] = {}
     hits = []
     for index, visit in enumerate(visits):
-        referrer, source = rng.choice(REFERRERS)
-        referrers[index] = source
+        referrer, _ = rng.choice(REFERRERS)
+        referrers[index] = referrer
         person = people[visit.person]
         for n, (ts, name, page, props) in enumerate(visit.hits):
             body: dict[str, Any] = {
                 "n": name,
-                "u": f"https://{visit.site}{page}",
+                "u": f"https://{visit.site}{page}" + (f"?{urlencode(visit.utm)}" if n == 0 and visit.utm else ""),
                 "d": visit.site,
                 "r": referrer if n == 0 else f"https://{visit.site}/",
+                "w": visit.width,
             }
             if props:
                 body["p"] = props
@@ -213,7 +244,7 @@ async def test_every_unfiltered_report_matches_the_log(config: Config, seed: int
     hits.sort(key=lambda h: h[0])
     now = first + timedelta(days=5, hours=10)  # the last day is still open
     clock = Clock(first)
-    config = config.replace("geoip", database=str(DATA / "country-code-subset.mmdb"))
+    config = config.replace("geoip", database=str(DATA / "GeoLite2-City-Test.mmdb"), regions=True, cities=True)
     config = config.replace("privacy", ipv4_prefix=32)
     async for h in start(config, clock):
         for domain, tz in SITES.items():
@@ -252,6 +283,13 @@ async def test_every_unfiltered_report_matches_the_log(config: Config, seed: int
                     "event:page",
                     "event:goal",
                     "event:props:plan",
+                    "visit:referrer",
+                    "visit:region",
+                    "visit:city",
+                    *(f"visit:{key}" for key in UTM_KEYS),
+                    "visit:screen",
+                    "visit:browser_version",
+                    "visit:os_version",
                 ):
                     want = expected(visits, people, domain, days, dimension, referrers)
                     body = {
@@ -300,10 +338,13 @@ async def test_every_unfiltered_report_matches_the_log(config: Config, seed: int
     assert filtered > 500
 
 
-FINE = {"event:page", "visit:entry_page", "visit:exit_page"}
+FINE = {"event:page", "visit:entry_page", "visit:exit_page", "visit:referrer", "visit:region", "visit:city"}
 FILTERS = [
     ("visit:source", "Google"),
-    ("visit:country", "FR"),
+    ("visit:country", "GB"),
+    ("visit:city", "London"),
+    ("visit:utm_campaign", "spring"),
+    ("visit:os_version", "iOS 17"),
     ("visit:device", "mobile"),
     ("visit:entry_page", "/"),
     ("event:page", "/pricing"),
@@ -314,6 +355,9 @@ FILTERED_BREAKDOWNS = [
     None,
     "visit:source",
     "visit:country",
+    "visit:city",
+    "visit:utm_medium",
+    "visit:screen",
     "visit:browser",
     "visit:entry_page",
     "visit:exit_page",
