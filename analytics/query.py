@@ -89,10 +89,10 @@ def parse(body: Any) -> Query:
             "visit:* (source, referrer, utm_*, entry_page, exit_page, country, region, city, browser, "
             "browser_version, os, os_version, device, screen) or time:hour/day/week/month"
         )
-    if len(dimensions) > 1:
+    if len(dimensions) > 1 and (len(dimensions) > 2 or sum(str(d).startswith("time:") for d in dimensions) != 1):
         raise QueryError(
-            "only one dimension per query can be answered exactly from the aggregates "
-            "(a breakdown, or a time series); send one query per dimension"
+            "the aggregates answer one breakdown, one time series, or one breakdown by one time dimension "
+            '(e.g. ["time:day", "visit:source"]); send one query per breakdown'
         )
     query = Query(
         site_id=site_id.strip().lower().removeprefix("www."),
@@ -105,6 +105,8 @@ def parse(body: Any) -> Query:
     limit, offset = _pagination(body.get("pagination"))
     comparisons, total_rows = _include(body.get("include"))
     query = replace(query, limit=limit, offset=offset, comparisons=comparisons, total_rows=total_rows)
+    if len(dimensions) == 2 and comparisons:
+        raise QueryError("include.comparisons is not available with two dimensions: send one query per dimension")
     if "percentage" in metrics and query.breakdown is None:
         raise QueryError("percentage needs a breakdown dimension (each row's share of the visitors)")
     if "conversion_rate" in metrics and query.breakdown not in ("event:goal", "event:name"):

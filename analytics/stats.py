@@ -20,6 +20,7 @@ from analytics.store.base import Store
 from analytics.visits import TIMEOUT_MS
 
 Counts = tuple[int, ...]  # visitors, visits, pageviews, events, bounces, duration (seconds)
+Label = str | tuple[str, str]  # a value, a time bucket or "" for totals; (time bucket, value) with two dimensions
 ZERO: Counts = (0, 0, 0, 0, 0, 0)
 HOUR_MS = 3_600_000
 
@@ -145,12 +146,14 @@ class Answerer:
                 '(e.g. "12mo", "year", or two dates from the 1st of a month to the end of a month)'
             )
 
-    async def collect(self, start: date, end: date, rolled: set[int]) -> dict[str, Counts]:
+    async def collect(self, start: date, end: date, rolled: set[int]) -> dict[Label, Counts]:
         """Counts per label: the breakdown value, the time bucket label, or "" for totals."""
         time = self.query.time
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         open_days = [d for d in days if rollup.day_number(d) not in rolled and d <= self.now.astimezone(self.tz).date()]
-        found: defaultdict[str, Counts] = defaultdict(lambda: ZERO)
+        found: defaultdict[Label, Counts] = defaultdict(lambda: ZERO)
+        if time is not None and self.dimension:
+            return await self._collect_both(time, start, end, rolled, open_days)
         if time is None:
             ranges = _ranges(start, end, rolled, True)
             if self.filter and self.dimension and not self._same:
@@ -178,6 +181,34 @@ class Answerer:
                 key = self._label(bucket, period, time)
                 found[key] = _add(found[key], labels.get(bucket, ZERO))
         return dict(found)
+
+    async def _collect_both(
+        self, time: str, start: date, end: date, rolled: set[int], open_days: list[date]
+    ) -> dict[Label, Counts]:
+        """A breakdown by day, week or month: daily rows (whole months from monthly rows for time:month)."""
+        if time == "time:hour":
+            raise QueryError("a breakdown by hour is not kept (hourly rows are totals): use time:day with a breakdown")
+        ranges = _ranges(start, end, rolled, time == "time:month")
+        if self.filter and not self._same:
+            self._check_recent(ranges)
+        dimension = "" if self._same else self.dimension
+        found: dict[Label, Counts] = {}
+
+        def add(bucket_label: str, value: str, counts: Iterable[int]) -> None:
+            key = (bucket_label, self.filter[1] if self._same and self.filter else value)
+            found[key] = _add(found.get(key, ZERO), counts)
+
+        for period in (rollup.DAY, rollup.MONTH):
+            part = [r for r in ranges if r[0] == period]
+            sums = await self.store.sum_aggregates(self.site.id, dimension, part, by_bucket=True, filter=self.filter)
+            for (bucket, value), counts in sums.items():
+                label = iso(date(bucket // 12, bucket % 12 + 1, 1)) if period == rollup.MONTH else ""
+                add(label or self._label(bucket, rollup.DAY, time), value, counts)
+        fd, fv = self.filter or ("", "")
+        for r in await self._open_rows(open_days):
+            if r.period == rollup.DAY and (r.filter_dimension, r.filter_value, r.dimension) == (fd, fv, dimension):
+                add(self._label(r.bucket, rollup.DAY, time), r.value, _counts(r))
+        return found
 
     def _hours(self, first_day: int, last_day: int) -> tuple[int, int]:
         start, _ = rollup.day_bounds(date.fromordinal(first_day), self.tz)
@@ -257,7 +288,7 @@ class Answerer:
             },
         }
 
-    async def _window(self, end_ms: int) -> dict[str, Counts]:
+    async def _window(self, end_ms: int) -> dict[Label, Counts]:
         """The 24 hours before `end_ms`, from raw events (kept at least 48 hours): visits starting in it."""
         start_ms = end_ms - 24 * HOUR_MS
         events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
@@ -272,6 +303,8 @@ class Answerer:
 
     async def _last_24h(self) -> dict[str, Any]:
         q = self.query
+        if q.time and q.breakdown:
+            raise QueryError("24h answers one dimension: a breakdown, or time:hour")
         end_ms = int(self.now.timestamp() * 1000) + 1  # up to and including now
         current = await self._window(end_ms)
         whole = Answerer(
@@ -292,7 +325,7 @@ class Answerer:
             results, total, local(end_ms - day), local(end_ms), [local(end_ms - 2 * day), local(end_ms - day)]
         )
 
-    async def _totals(self, found: dict[str, Counts], start: date, end: date, rolled: set[int]) -> Counts:
+    async def _totals(self, found: dict[Label, Counts], start: date, end: date, rolled: set[int]) -> Counts:
         if not self.dimension:
             totals = ZERO
             for counts in found.values():
@@ -311,6 +344,8 @@ class Answerer:
         q = self.query
         if q.order_by:
             return q.order_by
+        if q.time and q.breakdown:
+            return ((q.time, "asc"), ("visitors" if "visitors" in q.metrics else q.metrics[0], "desc"))
         if q.time:
             return ((q.time, "asc"),)
         if q.breakdown:
@@ -318,14 +353,14 @@ class Answerer:
         return ()
 
     def _results(
-        self, found: dict[str, Counts], totals: Counts, paginate: bool = True
+        self, found: dict[Label, Counts], totals: Counts, paginate: bool = True
     ) -> tuple[list[dict[str, Any]], int]:
         """The rows in order (and the page asked for), with their metrics; and how many rows there are."""
         q = self.query
         rows = [
             (label, counts)
             for label, counts in found.items()
-            if (q.dimensions or label == "") and not (q.breakdown == "event:goal" and label == "pageview")
+            if (q.dimensions or label == "") and not (q.breakdown == "event:goal" and _value(label) == "pageview")
         ]
         if not q.dimensions and not rows:
             rows = [("", ZERO)]
@@ -333,13 +368,16 @@ class Answerer:
         for key, direction in reversed(self._order()):  # stable sorts, last key first
             if key in q.metrics:
                 rows.sort(key=partial(_sort_value, key, totals), reverse=direction == "desc")
+            elif isinstance(rows[0][0] if rows else "", tuple):  # (time, value): the part the key names
+                part = 0 if key.startswith("time:") else 1
+                rows.sort(key=lambda r: r[0][part], reverse=direction == "desc")
             else:
                 rows.sort(key=lambda r: r[0], reverse=direction == "desc")
         total = len(rows)
         if paginate:  # metrics are computed for the page only: a city breakdown has thousands of rows
             rows = rows[q.offset : q.offset + q.limit]
         results = [
-            {"metrics": [_metric(m, counts, totals) for m in q.metrics], "dimensions": [label] if q.dimensions else []}
+            {"metrics": [_metric(m, counts, totals) for m in q.metrics], "dimensions": _dimensions(label, q.dimensions)}
             for label, counts in rows
         ]
         return results, total
@@ -351,10 +389,20 @@ class Answerer:
         return next((p for p in past if p["dimensions"] == result["dimensions"]), None)
 
 
+def _value(label: Label) -> str:
+    return label[1] if isinstance(label, tuple) else label
+
+
+def _dimensions(label: Label, asked: tuple[str, ...]) -> list[str]:
+    if isinstance(label, tuple):  # in the order the query listed its dimensions
+        return list(label) if asked[0].startswith("time:") else [label[1], label[0]]
+    return [label] if asked else []
+
+
 COUNTED = {"visitors": 0, "visits": 1, "pageviews": 2, "events": 3, "percentage": 0, "conversion_rate": 0}
 
 
-def _sort_value(metric: str, totals: Counts, row: tuple[str, Counts]) -> int | float:
+def _sort_value(metric: str, totals: Counts, row: tuple[Label, Counts]) -> int | float:
     index = COUNTED.get(metric)  # counts (and shares of visitors) sort by the count itself: no division
     return row[1][index] if index is not None else _metric(metric, row[1], totals)
 

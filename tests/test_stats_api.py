@@ -235,6 +235,36 @@ async def agg_days_rows(h: Harness) -> int:
     return int(found[0])
 
 
+async def test_a_breakdown_by_day_and_by_month(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    by_day = await ask(
+        h, key, {**BASE, "metrics": ["visitors", "pageviews"], "dimensions": ["time:day", "visit:source"]}
+    )
+    assert [(r["dimensions"], r["metrics"]) for r in by_day["results"]] == [
+        (["2026-03-10", ""], [1, 1]),
+        (["2026-03-10", "Google"], [1, 2]),
+        (["2026-03-11", ""], [1, 1]),
+        (["2026-03-12", "Hacker News"], [1, 1]),  # today, from raw events
+    ]
+    pricing = [["is", "event:page", ["/pricing"]]]
+    by_month = await ask(
+        h,
+        key,
+        {
+            **BASE,
+            "date_range": "12mo",
+            "metrics": ["visitors"],
+            "dimensions": ["visit:source", "time:month"],
+            "filters": pricing,
+        },
+    )
+    assert [(r["dimensions"], r["metrics"]) for r in by_month["results"]] == [
+        (["", "2026-03-01"], [1]),
+        (["Google", "2026-03-01"], [1]),
+        (["Hacker News", "2026-03-01"], [1]),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -256,7 +286,20 @@ async def agg_days_rows(h: Harness) -> int:
             },
             "is not kept",
         ),
-        ({**BASE, "metrics": ["visitors"], "dimensions": ["visit:source", "visit:country"]}, "one dimension"),
+        ({**BASE, "metrics": ["visitors"], "dimensions": ["visit:source", "visit:country"]}, "one breakdown"),
+        (
+            {**BASE, "date_range": "day", "metrics": ["visitors"], "dimensions": ["time:hour", "visit:country"]},
+            "by hour",
+        ),
+        (
+            {
+                **BASE,
+                "metrics": ["visitors"],
+                "dimensions": ["time:day", "visit:country"],
+                "include": {"comparisons": {"mode": "previous_period"}},
+            },
+            "two dimensions",
+        ),
         ({**BASE, "metrics": ["revenue"]}, "metrics must be"),
         ({**BASE, "metrics": ["visitors"], "dimensions": ["time:hour"]}, "two days"),
         ({**BASE, "metrics": ["percentage"]}, "breakdown"),
