@@ -148,12 +148,10 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
         )
         rows += old
         expired += old
-        # Filtered rows by day and hour: for RECENT_DAYS, and never before their day's raw events are gone (a
-        # day re-rolled with `rollup --again` needs them to take its old figures off its month).
+        # Filtered breakdowns by day: for RECENT_DAYS, and never before their day's raw events are gone (a day
+        # re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
-        recent = today - timedelta(days=keep - 1)
-        start, _ = rollup.day_bounds(recent, tz)
-        rows += await store.delete_recent_before(site.id, rollup.day_number(recent), rollup.local_hour(start, tz))
+        rows += await store.delete_recent_before(site.id, rollup.day_number(today - timedelta(days=keep - 1)))
     salts = await store.delete_salts_before(privacy.expired_before(now))
     # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
     unused = await store.delete_unused_values() if expired else 0

@@ -220,9 +220,7 @@ async def _rollup_pipelined(store: SQLiteStore, site, now: datetime) -> tuple[in
             written += len(rows)
             if i % 30 == 0 or i + 1 == len(days):  # the purge keeps RECENT_DAYS of recent rows, as in production
                 recent = day - timedelta(days=rollup.RECENT_DAYS - 1)
-                await store.delete_recent_before(
-                    site.id, rollup.day_number(recent), rollup.local_hour(day_bounds(recent, tz)[0], tz)
-                )
+                await store.delete_recent_before(site.id, rollup.day_number(recent))
                 print(f"  rolled up {day} ({i + 1}/{len(days)} days)", flush=True)
     return len(days), written
 

@@ -92,8 +92,8 @@ class Store(Protocol):
         one (dimension, value) filter, over (period, first bucket, last bucket) ranges, keyed by (bucket or 0,
         value)."""
 
-    async def delete_recent_before(self, site_id: int, day: int, hour: int) -> int:
-        """Removes the recent filtered rows (by day and by hour) older than the day and hour; returns how many."""
+    async def delete_recent_before(self, site_id: int, day: int) -> int:
+        """Removes the recent filtered breakdowns by day older than the day; returns how many."""
 
     async def recent_visitors(self, site_id: int, since_ms: int) -> int:
         """Distinct visitors with an event since the instant (the realtime count)."""

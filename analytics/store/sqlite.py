@@ -298,10 +298,10 @@ class SQLiteStore:
         await self._change("DELETE FROM rollups WHERE site_id = ? AND day < ?", (site_id, day), "rollup records")
         return removed
 
-    async def delete_recent_before(self, site_id: int, day: int, hour: int) -> int:
+    async def delete_recent_before(self, site_id: int, day: int) -> int:
         removed = await self._change(
-            "DELETE FROM agg_days WHERE site_id = ? AND ((period = ? AND bucket < ?) OR (period = ? AND bucket < ?))",
-            (site_id, DAY, day, HOUR, hour),
+            "DELETE FROM agg_days WHERE site_id = ? AND period = ? AND bucket < ?",
+            (site_id, DAY, day),
             "recent filtered rows",
         )
         await self._change(
