@@ -46,8 +46,12 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
         first, last = rollup.day_number(day.replace(day=1)), rollup.day_number(_month_end(day))
         in_month = [d for d in rolled if first <= d <= last]
         whole = bool(in_month) and days[0] <= min(in_month) and max(in_month) <= days[-1]
-        if whole and whole_months:
-            ranges.append((rollup.MONTH, rollup.month_number(day), rollup.month_number(day)))
+        if whole and whole_months:  # consecutive months as one range: one index range in agg_months
+            month = rollup.month_number(day)
+            if ranges and ranges[-1][0] == rollup.MONTH and ranges[-1][2] == month - 1:
+                ranges[-1] = (rollup.MONTH, ranges[-1][1], month)
+            else:
+                ranges.append((rollup.MONTH, month, month))
         else:
             for number in days:
                 if number not in rolled:

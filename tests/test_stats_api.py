@@ -229,6 +229,30 @@ async def test_old_filtered_breakdowns_are_kept_by_whole_months(stats: tuple[Har
     assert hourly.status_code == 400 and "raw events" in hourly.json()["error"]
 
 
+async def test_ranges_over_several_months_add_every_month_once(config: Config) -> None:
+    """Consecutive whole months are read as one range of monthly rows: each month counts once, none is lost."""
+    clock = Clock(datetime(2026, 1, 20, 9, tzinfo=UTC))
+    async for h in start(config, clock):
+        await h.add_site("example.com", timezone="Europe/Paris")
+        for month, visits in ((1, 1), (2, 2), (4, 3)):  # nothing in March: a gap between the months
+            for i in range(visits):
+                clock.now = datetime(2026, month, 10 + i, 9, tzinfo=UTC)
+                await h.send(pageview(url="https://example.com/a", referrer="https://www.google.com/"))
+        clock.now = datetime(2026, 5, 2, 12, tzinfo=UTC)
+        site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+        await rollup_site(h.store, site, clock.now)
+        key = apikeys.new_key()
+        await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+        google = [["is", "visit:source", ["Google"]]]
+        for date_range, expected in (("12mo", 6), (["2026-01-01", "2026-02-28"], 3), (["2026-02-01", "2026-04-30"], 5)):
+            for filters in ([], google):
+                body = {"site_id": "example.com", "date_range": date_range, "metrics": ["visits", "pageviews"]}
+                pages = await ask(h, key, {**body, "dimensions": ["event:page"], "filters": filters})
+                assert pages["results"] == [{"metrics": [expected, expected], "dimensions": ["/a"]}], date_range
+                totals = await ask(h, key, {**body, "filters": filters})
+                assert totals["results"][0]["metrics"] == [expected, expected]
+
+
 async def agg_days_rows(h: Harness) -> int:
     async with h.store.admin.execute("SELECT COUNT(*) FROM agg_days") as cur:  # type: ignore[attr-defined]
         found = await cur.fetchone()

@@ -441,7 +441,9 @@ class SQLiteStore:
             "SELECT g.b, COALESCE(v.value, ''), g.visitors, g.visits, g.pageviews, g.events, g.bounces, g.duration "  # noqa: S608
             "FROM (SELECT s.b AS b, s.val AS val, SUM(s.visitors) AS visitors, SUM(s.visits) AS visits, "
             "SUM(s.pageviews) AS pageviews, SUM(s.events) AS events, SUM(s.bounces) AS bounces, "
-            "SUM(s.duration) AS duration FROM (" + " UNION ALL ".join(parts) + ") s GROUP BY s.b, s.val) g "
+            "SUM(s.duration) AS duration FROM (" + " UNION ALL ".join(parts) + ") s GROUP BY "
+            + ("s.b, s.val" if by_bucket else "s.val")  # not by the constant: rows come in val order, no sorting
+            + ") g "
             "LEFT JOIN dim_values v ON v.id = g.val"
         )
         try:
