@@ -437,13 +437,12 @@ class SQLiteStore:
             else:
                 parts.append(f"{select} FROM agg_months a WHERE a.site_id = ? AND {match} AND a.bucket BETWEEN ? AND ?")
                 args += [site_id, *match_args, first, last]
+        group = "s.b, s.val" if by_bucket else "s.val"  # not by a constant: rows come in value order, no sorting
         sql = (  # summed first, then each distinct value's text looked up once
             "SELECT g.b, COALESCE(v.value, ''), g.visitors, g.visits, g.pageviews, g.events, g.bounces, g.duration "  # noqa: S608
             "FROM (SELECT s.b AS b, s.val AS val, SUM(s.visitors) AS visitors, SUM(s.visits) AS visits, "
             "SUM(s.pageviews) AS pageviews, SUM(s.events) AS events, SUM(s.bounces) AS bounces, "
-            "SUM(s.duration) AS duration FROM (" + " UNION ALL ".join(parts) + ") s GROUP BY "
-            + ("s.b, s.val" if by_bucket else "s.val")  # not by the constant: rows come in val order, no sorting
-            + ") g "
+            f"SUM(s.duration) AS duration FROM ({' UNION ALL '.join(parts)}) s GROUP BY {group}) g "
             "LEFT JOIN dim_values v ON v.id = g.val"
         )
         try:
