@@ -11,13 +11,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from analytics import jobs, privacy
@@ -34,6 +36,10 @@ from analytics.sites import SiteRegistry
 from analytics.stats_api import StatsApi
 from analytics.store import Store, open_store
 from analytics.tracker import TrackerScript
+from analytics.web.auth import Sessions
+from analytics.web.security import SecurityHeaders
+from analytics.web.settings import SettingsPages
+from analytics.web.views import ASSETS, Pages
 
 log = logging.getLogger("analytics")
 
@@ -172,13 +178,31 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
             )
         return script.response(request, tracker_module.LONG_CACHE)
 
-    stats = StatsApi(store, clock)
+    https = config.server.public_url.startswith("https://")
+    sessions = Sessions(store, clock, trusted, https)
+    base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    pages = Pages(store, sessions, clock, script, base_url)
+    stats = StatsApi(store, clock, sessions=sessions, shared_site=pages.shared_site)
+    settings = SettingsPages(pages)
     routes = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/v2/query", stats.query, methods=["POST"]),
         Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
         Route("/tracker.{version}.js", tracker_versioned, methods=["GET", "HEAD"]),
+        Route("/", pages.sites, methods=["GET"]),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/sites", settings.add_site, methods=["POST"]),
+        Route("/sites/{domain}", pages.dashboard, methods=["GET"]),
+        Route("/sites/{domain}/settings", settings.show, methods=["GET"]),
+        Route("/sites/{domain}/settings/{action}", settings.change, methods=["POST"]),
+        Route("/share/{token}", pages.shared, methods=["GET"]),
+        Route("/share/{token}", pages.shared_password, methods=["POST"]),
+        Route("/share/{token}/api/v2/query", stats.query, methods=["POST"]),
+        Route("/share/{token}/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
+        Mount(ASSETS, Assets(directory=str(resources.files("analytics") / "static" / "dashboard"))),
     ]
     app = App(IngestEndpoint(services, trusted, clock), routes=routes, lifespan=lifespan)
     app.state.services = services
@@ -193,12 +217,25 @@ class App(Starlette):
     def __init__(self, ingest: IngestEndpoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ingest = ingest
+        self.secured = SecurityHeaders(self._starlette)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in (INGEST_PATH, PIXEL_PATH):
             await self.ingest(scope, receive, send)
             return
+        await self.secured(scope, receive, send)
+
+    async def _starlette(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+
+class Assets(StaticFiles):
+    """The dashboard's scripts and styles; URLs carry a content hash (?v=...), so browsers keep them for good."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 class AccessLog:

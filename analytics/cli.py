@@ -252,6 +252,88 @@ def cmd_apikey_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    from analytics import accounts
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise AnalyticsError("the two passwords differ; nothing was changed")
+    try:
+        return accounts.check_password(password)
+    except ValueError as exc:
+        raise AnalyticsError(str(exc)) from None
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from analytics import accounts
+
+    try:
+        email = accounts.check_email(args.email)
+    except ValueError as exc:
+        raise AnalyticsError(str(exc)) from None
+
+    async def sites(store: Store) -> dict[str, int]:
+        return {s.domain: s.id for s in await store.list_sites()}
+
+    known = asyncio.run(_with_store(config, sites))
+    wanted = [d.strip().lower() for d in args.site]
+    missing = [d for d in wanted if d not in known]
+    if missing:
+        raise AnalyticsError(f"no site {missing[0]}; `analytics site list` shows the registered ones")
+    password_hash = accounts.hash_password(_read_password(args))
+
+    async def work(store: Store) -> None:
+        ids = [known[d] for d in wanted] if wanted else None
+        await store.add_user(email, password_hash, ids, int(time.time() * 1000))
+
+    asyncio.run(_with_store(config, work))
+    scope = ", ".join(wanted) if wanted else "every site (administrator: may add and remove sites)"
+    print(f"added {email}: {scope}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(store: Store) -> list[str]:
+        domains = {s.id: s.domain for s in await store.list_sites()}
+        return [
+            f"{u.email}  "
+            + (
+                "every site (administrator)"
+                if u.site_ids is None
+                else ", ".join(domains.get(i, "?") for i in u.site_ids)
+            )
+            for u in await store.list_users()
+        ]
+
+    print("\n".join(asyncio.run(_with_store(config, work))) or "no users; add one with: analytics user add EMAIL")
+    return 0
+
+
+def cmd_user_password(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from analytics import accounts
+
+    password_hash = accounts.hash_password(_read_password(args))
+    asyncio.run(_with_store(config, lambda s: s.set_password(args.email.strip().lower(), password_hash)))
+    print(f"changed the password of {args.email}")
+    return 0
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    config = _config(args)
+    asyncio.run(_with_store(config, lambda s: s.remove_user(args.email.strip().lower())))
+    print(f"removed {args.email} (and logged them out)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="analytics",
@@ -318,6 +400,36 @@ def parser() -> argparse.ArgumentParser:
     revoke = apikey_commands.add_parser("revoke", help="revoke a key", description="Revoke a key by its id.")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(run=cmd_apikey_revoke)
+
+    user = commands.add_parser(
+        "user",
+        help="add, list or remove dashboard users; change a password",
+        description="Manage the accounts that log into the dashboard.",
+    )
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    uadd = user_commands.add_parser(
+        "add",
+        help="create an account (the password is prompted for)",
+        description="Create a dashboard account. Without --site the user sees every site and may add and "
+        "remove sites (an administrator); with --site, only those sites.",
+    )
+    uadd.add_argument("email")
+    uadd.add_argument(
+        "--site", action="append", default=[], metavar="DOMAIN", help="a site the user may see; repeatable"
+    )
+    uadd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    uadd.set_defaults(run=cmd_user_add)
+    ulist = user_commands.add_parser("list", help="list accounts", description="List accounts and their sites.")
+    ulist.set_defaults(run=cmd_user_list)
+    upass = user_commands.add_parser("password", help="change a password", description="Set a new password.")
+    upass.add_argument("email")
+    upass.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    upass.set_defaults(run=cmd_user_password)
+    uremove = user_commands.add_parser(
+        "remove", help="remove an account", description="Remove an account and end its sessions."
+    )
+    uremove.add_argument("email")
+    uremove.set_defaults(run=cmd_user_remove)
 
     site = commands.add_parser(
         "site", help="add, list, remove sites; print their tracking snippet", description="Manage the tracked sites."

@@ -45,6 +45,32 @@ class SiteSettings:
     excluded_paths: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A conversion: a custom event by name (kind "event"), or pageviews of paths matching a pattern (kind
+    "page", `*` a wildcard)."""
+
+    kind: str
+    value: str
+
+    @property
+    def label(self) -> str:
+        return self.value if self.kind == "event" else f"Visit {self.value}"
+
+
+def check_goal(kind: str, value: str) -> Goal:
+    value = value.strip()
+    if kind not in ("event", "page"):
+        raise ValueError('a goal is an "event" (a custom event name) or a "page" (a path pattern)')
+    if not value or len(value) > 120:
+        raise ValueError("a goal needs a name of 1 to 120 characters")
+    if kind == "page" and not value.startswith("/"):
+        raise ValueError(f"a page goal is a path starting with / (e.g. /thank-you or /blog/*), not {value!r}")
+    if kind == "event" and value == "pageview":
+        raise ValueError('"pageview" is not a custom event: use a page goal for pages')
+    return Goal(kind, value)
+
+
 def check_settings(settings: SiteSettings) -> SiteSettings:
     """Normalises the settings or raises ValueError with a message for the operator."""
     domain = normalize_domain(settings.domain.removeprefix("https://").removeprefix("http://").rstrip("/"))

@@ -19,9 +19,10 @@ from analytics.errors import StoreError
 from analytics.query import QueryError, parse
 from analytics.sites import Site
 from analytics.stats import Answerer, OpenDays
+from analytics.web.auth import Sessions, same
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from analytics.store.base import Store
 
@@ -34,29 +35,54 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 class StatsApi:
-    def __init__(self, store: Store, clock: Callable[[], datetime], open_days_max_age: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        open_days_max_age: float = 10.0,
+        sessions: Sessions | None = None,
+        shared_site: Callable[[Request, str], Awaitable[Site | None]] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.open_days = OpenDays(open_days_max_age)
+        self.sessions = sessions
+        self.shared_site = shared_site
 
     async def _site(self, request: Request, domain: Any) -> Site | JSONResponse:
+        """The site asked for, if the caller may read it: an API key (Authorization: Bearer), the dashboard's
+        session (its cookie and X-CSRF-Token header), or a shared link (its token in the path: its one site)."""
+        link = request.path_params.get("token")
+        if link is not None:
+            site = await self.shared_site(request, str(link)) if self.shared_site else None
+            if site is None:
+                return _error(404, "this shared link does not exist, has expired, was revoked or needs its password")
+            return site
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _error(
-                401,
-                "missing API key: send the header Authorization: Bearer <key> "
-                "(create a key with `analytics apikey create --site example.com`)",
-            )
-        key = await self.store.find_api_key(apikeys.digest(token.strip()))
-        if key is None or key.revoked_at is not None:
-            return _error(401, "invalid or revoked API key")
+        allows: Callable[[int], bool]
+        if scheme.lower() == "bearer" and token.strip():
+            key = await self.store.find_api_key(apikeys.digest(token.strip()))
+            if key is None or key.revoked_at is not None:
+                return _error(401, "invalid or revoked API key")
+            allows, who = key.allows, "this API key"
+        else:
+            session = await self.sessions.current(request) if self.sessions else None
+            if session is None:
+                return _error(
+                    401,
+                    "missing API key: send the header Authorization: Bearer <key> "
+                    "(create a key with `analytics apikey create --site example.com`)",
+                )
+            if not same(request.headers.get("x-csrf-token"), session[1]):
+                return _error(403, "the X-CSRF-Token header is missing or wrong: reload the dashboard")
+            allows, who = session[0].allows, "your account"
         if not isinstance(domain, str) or not domain.strip():
             return _error(400, 'site_id is required: the site\'s domain, e.g. "example.com"')
         name = normalize_domain(domain)
         site = next((s for s in await self.store.list_sites() if s.domain == name), None)
-        if site is None or not key.allows(site.id):
-            return _error(404, f"site {name} does not exist or this API key may not read it")
+        if site is None or not allows(site.id):
+            return _error(404, f"site {name} does not exist or {who} may not read it")
         return site
 
     async def query(self, request: Request) -> JSONResponse:

@@ -12,10 +12,11 @@ from datetime import date
 from importlib import resources
 from typing import Protocol
 
+from analytics.accounts import SharedLink, User
 from analytics.apikeys import ApiKey
 from analytics.events import Event
 from analytics.rollup import Row
-from analytics.sites import Site, SiteSettings
+from analytics.sites import Goal, Site, SiteSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,59 @@ class Store(Protocol):
         now_ms: int,
     ) -> None:
         """Replaces a day's aggregate rows and recomputes its month, in one transaction (idempotent)."""
+
+    async def add_user(self, email: str, password_hash: str, site_ids: Sequence[int] | None, now_ms: int) -> User:
+        """Raises Conflict when the email is taken. site_ids None: every site."""
+
+    async def find_user(self, email: str) -> tuple[User, str] | None:
+        """The user and their password hash."""
+
+    async def list_users(self) -> list[User]: ...
+
+    async def set_password(self, email: str, password_hash: str) -> None:
+        """Raises NotFound."""
+
+    async def set_user_sites(self, user_id: int, site_ids: Sequence[int] | None) -> None: ...
+
+    async def remove_user(self, email: str) -> None:
+        """Removes the user and their sessions; raises NotFound."""
+
+    async def add_session(self, token_hash: bytes, user_id: int, csrf: str, now_ms: int, expires_ms: int) -> None: ...
+
+    async def find_session(self, token_hash: bytes, now_ms: int) -> tuple[User, str] | None:
+        """The live session's user and CSRF token."""
+
+    async def delete_session(self, token_hash: bytes) -> None: ...
+
+    async def delete_expired_sessions(self, now_ms: int) -> int: ...
+
+    async def update_site(self, site_id: int, settings: SiteSettings) -> None:
+        """Changes the time zone, allowed hostnames and exclusions (not the domain); raises NotFound."""
+
+    async def add_shared_link(
+        self,
+        site: Site,
+        name: str,
+        token_hash: bytes,
+        password_hash: str | None,
+        expires_ms: int | None,
+        embeddable: bool,
+        now_ms: int,
+    ) -> SharedLink: ...
+
+    async def find_shared_link(self, token_hash: bytes) -> SharedLink | None: ...
+
+    async def list_shared_links(self, site_id: int) -> list[SharedLink]: ...
+
+    async def revoke_shared_link(self, site_id: int, link_id: int, now_ms: int) -> bool:
+        """False when the site has no active link with this id."""
+
+    async def add_goal(self, site_id: int, goal: Goal, now_ms: int) -> None:
+        """Raises Conflict when the site has this goal already."""
+
+    async def list_goals(self, site_id: int) -> list[Goal]: ...
+
+    async def remove_goal(self, site_id: int, goal: Goal) -> bool: ...
 
 
 def load_migrations() -> list[Migration]:

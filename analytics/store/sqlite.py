@@ -28,6 +28,7 @@ from analytics.sites import Site, SiteSettings
 from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
+from analytics.store.sqlite_accounts import AccountsMixin
 
 # SQLite's default limit on bound parameters per statement (since 3.32); larger batches are chunked.
 MAX_PARAMETERS = 32_766
@@ -67,7 +68,7 @@ async def _transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
     await conn.execute("COMMIT")
 
 
-class SQLiteStore:
+class SQLiteStore(AccountsMixin):
     def __init__(self, path: Path, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
         self.path = path
         self._synchronous = synchronous.upper()
@@ -191,8 +192,19 @@ class SQLiteStore:
             async with _transaction(self.admin):
                 cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
                 removed = cur.rowcount
-                for table in ("agg", "agg_days", "agg_months", "rollups"):  # its figures go with it (ids may be reused)
+                # Its figures, links and goals go with it, and no key or user keeps its id (SQLite may reuse it).
+                for table in ("agg", "agg_days", "agg_months", "rollups", "shared_links", "goals"):
                     await self.admin.execute(f"DELETE FROM {table} WHERE site_id = ?", (site.id,))  # noqa: S608
+                for table in ("api_keys", "users"):
+                    async with self.admin.execute(
+                        f"SELECT id, site_ids FROM {table} WHERE site_ids IS NOT NULL"  # noqa: S608
+                    ) as cur:
+                        for id_, ids in await cur.fetchall():
+                            kept = [i for i in json.loads(str(ids)) if i != site.id]
+                            await self.admin.execute(
+                                f"UPDATE {table} SET site_ids = ? WHERE id = ?",  # noqa: S608
+                                (json.dumps(kept), id_),
+                            )
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None

@@ -1,0 +1,117 @@
+"""Dashboard sessions: login, logout, the session cookie and CSRF tokens.
+
+The cookie holds a random 256-bit token (only its SHA-256 is stored), is HttpOnly and SameSite=Strict, and
+Secure whenever the dashboard is reached over HTTPS. Every state change needs the session's CSRF token: a
+hidden form field, or the X-CSRF-Token header for the dashboard's JSON calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from analytics import accounts, privacy
+from analytics.accounts import Throttle, User
+from analytics.privacy import Network
+from analytics.store.base import Store
+
+COOKIE = "analytics_session"
+LOGIN_COOKIE = "analytics_login"  # double-submit token of the login form (there is no session yet)
+SESSION_DAYS = 14
+DAY_MS = 86_400_000
+
+
+class Sessions:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        trusted: Sequence[Network],
+        https: bool,
+        throttle: Throttle | None = None,
+    ) -> None:
+        self.store, self.clock, self.trusted, self.https = store, clock, tuple(trusted), https
+        self.throttle = throttle or Throttle()
+
+    def _now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    def secure(self, request: Request) -> bool:
+        return self.https or request.url.scheme == "https"
+
+    async def current(self, request: Request) -> tuple[User, str] | None:
+        """The logged-in user and their CSRF token, or None."""
+        token = request.cookies.get(COOKIE)
+        if not token or len(token) > 100:
+            return None
+        return await self.store.find_session(accounts.digest(token), self._now_ms())
+
+    def client_key(self, request: Request) -> str:
+        """The address throttled logins are counted under (held in memory for the throttle window only)."""
+        peer = request.client.host if request.client else None
+        address = privacy.client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
+        return f"ip:{address}"
+
+    async def login(self, request: Request, email: str, password: str) -> tuple[str, str] | int | None:
+        """(cookie token, csrf) on success; seconds to wait when throttled; None for a wrong email or password."""
+        keys = (f"email:{email.strip().lower()}", self.client_key(request))
+        wait = self.throttle.retry_after(*keys)
+        if wait:
+            return wait
+        found = await self.store.find_user(email.strip().lower())
+        stored = found[1] if found else accounts.dummy_hash()
+        ok = await asyncio.to_thread(accounts.verify_password, password, stored)
+        if not ok or found is None:
+            self.throttle.fail(*keys)
+            return None
+        self.throttle.succeed(keys[0])
+        token, csrf = accounts.new_token(), accounts.new_token()
+        now = self._now_ms()
+        await self.store.add_session(accounts.digest(token), found[0].id, csrf, now, now + SESSION_DAYS * DAY_MS)
+        return token, csrf
+
+    def set_cookie(self, response: Response, request: Request, token: str) -> None:
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=SESSION_DAYS * 86_400,
+            path="/",
+            httponly=True,
+            secure=self.secure(request),
+            samesite="strict",
+        )
+
+    async def logout(self, request: Request, response: Response) -> None:
+        token = request.cookies.get(COOKIE)
+        if token:
+            await self.store.delete_session(accounts.digest(token))
+        response.delete_cookie(COOKIE, path="/", httponly=True, secure=self.secure(request), samesite="strict")
+
+
+MAX_FORM_BYTES = 65_536
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An HTML form (application/x-www-form-urlencoded; the dashboard has no uploads), first value per name.
+    Anything else, or a body over 64 KiB, reads as an empty form: its CSRF check then fails with a message."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(name, value)
+    return fields
+
+
+def same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))

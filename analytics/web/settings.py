@@ -1,0 +1,202 @@
+"""Site settings in the dashboard: general settings, goals, API keys, the tracking snippet, shared links, and
+adding or removing a site. Every change is a POST carrying the session's CSRF token."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import available_timezones
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from analytics import accounts, apikeys
+from analytics.errors import Conflict
+from analytics.sites import Site, SiteSettings, check_goal, check_settings
+from analytics.web.auth import read_form, same
+from analytics.web.views import Pages, Viewer
+
+MAX_LINK_DAYS = 3650
+
+
+def _lines(form: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in str(form.get(name, "")).splitlines() if line.strip())
+
+
+class SettingsPages:
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.store = pages.store
+        self.zones = sorted(available_timezones())
+
+    async def _allowed(self, request: Request) -> tuple[Viewer, Site] | Response:
+        viewer = await self.pages._viewer(request)
+        if viewer is None:
+            return self.pages._to_login(request)
+        site = await self.pages._site(viewer, request.path_params["domain"])
+        if site is None:
+            return self.pages._not_found(request, viewer)
+        return viewer, site
+
+    async def show(self, request: Request, **extra: Any) -> Response:
+        found = await self._allowed(request)
+        if isinstance(found, Response):
+            return found
+        viewer, site = found
+        return await self._page(request, viewer, site, 200, **extra)
+
+    async def _page(self, request: Request, viewer: Viewer, site: Site, status: int, **extra: Any) -> Response:
+        keys = [k for k in await self.store.list_api_keys() if site.id in k.site_ids and k.revoked_at is None]
+        links = [link for link in await self.store.list_shared_links(site.id) if link.revoked_at is None]
+        now_ms = self.pages._now_ms()
+        return self.pages.render(
+            request,
+            "settings.html",
+            status,
+            viewer=viewer,
+            site=site,
+            goals=await self.store.list_goals(site.id),
+            keys=keys,
+            links=links,
+            now_ms=now_ms,
+            snippet=self.pages.tracker.snippet(site.domain, self.pages.base_url),
+            zones=self.zones,
+            saved=request.query_params.get("saved", ""),
+            when=lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **extra,
+        )
+
+    async def change(self, request: Request) -> Response:
+        found = await self._allowed(request)
+        if isinstance(found, Response):
+            return found
+        viewer, site = found
+        form = await read_form(request)
+        if not same(str(form.get("csrf", "")), viewer.csrf):
+            return await self._page(
+                request, viewer, site, 403, error="The form expired: reload the page and try again."
+            )
+        action = request.path_params["action"]
+        handler = {
+            "general": self._general,
+            "goal-add": self._goal_add,
+            "goal-remove": self._goal_remove,
+            "key-create": self._key_create,
+            "key-revoke": self._key_revoke,
+            "link-create": self._link_create,
+            "link-revoke": self._link_revoke,
+            "remove": self._remove,
+        }.get(action)
+        if handler is None:
+            return self.pages._not_found(request, viewer)
+        try:
+            result = await handler(request, viewer, site, form)
+        except (ValueError, Conflict) as exc:
+            return await self._page(request, viewer, site, 400, error=str(exc))
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, dict):
+            return await self._page(request, viewer, site, 200, **result)
+        return RedirectResponse(f"/sites/{quote(site.domain)}/settings?saved={quote(action)}", status_code=303)
+
+    async def _general(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        settings = check_settings(
+            SiteSettings(
+                site.domain,
+                str(form.get("timezone", site.timezone)).strip(),
+                _lines(form, "allowed_hostnames"),
+                _lines(form, "excluded_ips"),
+                _lines(form, "excluded_paths"),
+            )
+        )
+        await self.store.update_site(site.id, settings)
+
+    async def _goal_add(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
+        await self.store.add_goal(site.id, goal, self.pages._now_ms())
+
+    async def _goal_remove(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
+        if not await self.store.remove_goal(site.id, goal):
+            raise ValueError(f"there is no goal {goal.label}")
+
+    async def _key_create(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> dict[str, Any]:
+        name = str(form.get("name", "")).strip()[:100] or f"{site.domain} (dashboard)"
+        key = apikeys.new_key()
+        await self.store.add_api_key(
+            name, apikeys.digest(key), apikeys.display_prefix(key), [site.id], self.pages._now_ms()
+        )
+        return {"secret": key, "secret_label": f"API key “{name}”: copy it now, it is shown only once."}
+
+    async def _key_revoke(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        key_id = str(form.get("id", ""))
+        keys = {k.id: k for k in await self.store.list_api_keys()}
+        key = keys.get(int(key_id)) if key_id.isdigit() else None
+        if key is None or site.id not in key.site_ids:
+            raise ValueError("there is no such API key for this site")
+        await self.store.revoke_api_key(key.id, self.pages._now_ms())
+
+    async def _link_create(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> dict[str, Any]:
+        name = str(form.get("name", "")).strip()[:100] or "Shared link"
+        password = str(form.get("password", ""))
+        password_hash = None
+        if password:
+            password_hash = await asyncio.to_thread(accounts.hash_password, accounts.check_password(password))
+        expires_ms = None
+        days = str(form.get("days", "")).strip()
+        if days:
+            if not days.isdigit() or not 1 <= int(days) <= MAX_LINK_DAYS:
+                raise ValueError(f"the link's lifetime is a number of days from 1 to {MAX_LINK_DAYS} (or empty)")
+            expires_ms = int((self.pages.clock() + timedelta(days=int(days))).timestamp() * 1000)
+        token = accounts.new_token(256)  # 256 random bits: the link cannot be guessed
+        await self.store.add_shared_link(
+            site,
+            name,
+            accounts.digest(token),
+            password_hash,
+            expires_ms,
+            form.get("embeddable") == "1",
+            self.pages._now_ms(),
+        )
+        url = f"{self.pages.base_url.rstrip('/')}/share/{token}"
+        return {"secret": url, "secret_label": f"Shared link “{name}”: copy it now, it is shown only once."}
+
+    async def _link_revoke(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        link_id = str(form.get("id", ""))
+        if not link_id.isdigit() or not await self.store.revoke_shared_link(
+            site.id, int(link_id), self.pages._now_ms()
+        ):
+            raise ValueError("there is no such shared link for this site")
+
+    async def _remove(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> Response:
+        if viewer.user is None or not viewer.user.admin:
+            raise ValueError("only an administrator may remove a site")
+        if str(form.get("confirm", "")).strip().lower() != site.domain:
+            raise ValueError(f"type {site.domain} to confirm: the site and all its figures will be deleted")
+        await self.store.remove_site(site.domain)
+        return RedirectResponse("/", status_code=303)
+
+    async def add_site(self, request: Request) -> Response:
+        viewer = await self.pages._viewer(request)
+        if viewer is None or viewer.user is None:
+            return self.pages._to_login(request)
+        form = await read_form(request)
+        user = viewer.user
+        sites = [s for s in await self.store.list_sites() if user.allows(s.id)]
+        error = ""
+        if not same(str(form.get("csrf", "")), viewer.csrf):
+            error = "The form expired: reload the page and try again."
+        elif not user.admin:
+            error = "Only an administrator may add sites."
+        else:
+            try:
+                settings = check_settings(
+                    SiteSettings(str(form.get("domain", "")), str(form.get("timezone", "UTC")).strip() or "UTC")
+                )
+                site = await self.store.add_site(settings, self.pages._now_ms())
+                return RedirectResponse(f"/sites/{quote(site.domain)}/settings?saved=added", status_code=303)
+            except (ValueError, Conflict) as exc:
+                error = str(exc)
+        return self.pages.render(request, "sites.html", 400, viewer=viewer, sites=sites, admin=user.admin, error=error)
