@@ -23,7 +23,7 @@ METRICS = (
     "percentage",
     "conversion_rate",
 )
-SHORTCUTS = ("day", "24h", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
+SHORTCUTS = ("realtime", "day", "24h", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
 TIME_DIMENSIONS = ("time:hour", "time:day", "time:week", "time:month")
 MAX_LIMIT = 10_000
 
@@ -202,7 +202,7 @@ def resolve(date_range: str | tuple[date, date], today: date, first_day: date) -
     """The local days a date range covers, today included where the shortcut includes it."""
     if isinstance(date_range, tuple):
         return date_range
-    if date_range in ("day", "24h"):
+    if date_range in ("day", "24h", "realtime"):
         return (today - timedelta(days=1) if date_range == "24h" else today), today
     if date_range.endswith("d"):
         return today - timedelta(days=int(date_range[:-1]) - 1), today

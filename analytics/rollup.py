@@ -172,9 +172,16 @@ def _add(
 
 
 def rollup_window(
-    events: Sequence[Event], start: int, end: int, tz: ZoneInfo, bucket: int, filters: str | Filter | None = ALL
+    events: Sequence[Event],
+    start: int,
+    end: int,
+    tz: ZoneInfo,
+    bucket: int,
+    filters: str | Filter | None = ALL,
+    active: bool = False,
 ) -> list[Row]:
-    """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end): unfiltered,
+    """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end) (with `active`:
+    the visits with an event in it, for the realtime view): unfiltered,
     and under every filter (`ALL`), one filter (a (dimension, value) pair; its unfiltered rows are left out) or
     none (None).
 
@@ -183,7 +190,7 @@ def rollup_window(
     containing a matching event, and count only the matching events as pageviews and events: for event-level
     breakdowns, the events matching both (the pages on which the goal was reached)."""
     visits, _ = build(events)
-    visits = [v for v in visits if start <= v.start_ts < end]
+    visits = [v for v in visits if (v.end_ts >= start if active else v.start_ts >= start) and v.start_ts < end]
     visits.sort(key=lambda v: v.visitor)  # a visitor's visits are consecutive: see Acc
     daily: Acc = {}
     hourly: dict[int, Acc] = defaultdict(dict)

@@ -23,6 +23,7 @@ Counts = tuple[int, ...]  # visitors, visits, pageviews, events, bounces, durati
 Label = str | tuple[str, str]  # a value, a time bucket or "" for totals; (time bucket, value) with two dimensions
 ZERO: Counts = (0, 0, 0, 0, 0, 0)
 HOUR_MS = 3_600_000
+REALTIME_MS = 5 * 60_000  # the realtime view: visits with an event in the last 5 minutes
 
 
 def _add(a: Counts, b: Iterable[int]) -> Counts:
@@ -238,7 +239,7 @@ class Answerer:
 
     async def answer(self) -> dict[str, Any]:
         q = self.query
-        if q.date_range == "24h":
+        if q.date_range in ("24h", "realtime"):
             return await self._last_24h()
         today = self.now.astimezone(self.tz).date()
         rolled = await self.store.rolled_up_days(self.site.id)
@@ -292,11 +293,19 @@ class Answerer:
             },
         }
 
+    @property
+    def _span_ms(self) -> int:
+        return REALTIME_MS if self.query.date_range == "realtime" else 24 * HOUR_MS
+
     async def _window(self, end_ms: int) -> dict[Label, Counts]:
-        """The 24 hours before `end_ms`, from raw events (kept at least 48 hours): visits starting in it."""
-        start_ms = end_ms - 24 * HOUR_MS
+        """The 24 hours before `end_ms`, from raw events (kept at least 48 hours): visits starting in it; or for
+        `realtime`, the visits with an event in the last 5 minutes."""
+        realtime = self.query.date_range == "realtime"
+        start_ms = end_ms - self._span_ms
         events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
-        rows = rollup.rollup_window(events, start_ms, end_ms, self.tz, 0, self.filter)
+        rows = rollup.rollup_window(events, start_ms, end_ms, self.tz, 0, self.filter, active=realtime)
+        if self.query.time and realtime:
+            raise QueryError("realtime answers totals and breakdowns, not time series")
         if self.query.time == "time:hour":
             hours = self._pick(rows, rollup.HOUR, True)
             first, last = rollup.local_hour(start_ms, self.tz), rollup.local_hour(end_ms - 1, self.tz)
@@ -310,23 +319,27 @@ class Answerer:
         if q.time and q.breakdown:
             raise QueryError("24h answers one dimension: a breakdown, or time:hour")
         end_ms = int(self.now.timestamp() * 1000) + 1  # up to and including now
+        span = self._span_ms
         current = await self._window(end_ms)
         whole = Answerer(
-            self.store, self.site, Query(q.site_id, ("visitors",), "24h", filter=q.filter), self.now, self.open_days
+            self.store,
+            self.site,
+            Query(q.site_id, ("visitors",), q.date_range, filter=q.filter),
+            self.now,
+            self.open_days,
         )
         totals = (await whole._window(end_ms)).get("", ZERO)
         results, total = self._results(current, totals)
         if q.comparisons:
-            past = await self._window(end_ms - 24 * HOUR_MS)
-            past_totals = (await whole._window(end_ms - 24 * HOUR_MS)).get("", ZERO)
+            past = await self._window(end_ms - span)
+            past_totals = (await whole._window(end_ms - span)).get("", ZERO)
             self._compare(results, self._results(past, past_totals, False)[0])
 
         def local(ms: int) -> str:
             return datetime.fromtimestamp(ms // 1000, self.tz).replace(tzinfo=None).isoformat()
 
-        day = 24 * HOUR_MS
         return self._response(
-            results, total, local(end_ms - day), local(end_ms), [local(end_ms - 2 * day), local(end_ms - day)]
+            results, total, local(end_ms - span), local(end_ms), [local(end_ms - 2 * span), local(end_ms - span)]
         )
 
     async def _totals(self, found: dict[Label, Counts], start: date, end: date, rolled: set[int]) -> Counts:

@@ -367,9 +367,31 @@ async def test_keys_are_checked_and_scoped(stats: tuple[Harness, str]) -> None:
     assert revoked.status_code == 401
 
 
-async def test_realtime_counts_visitors_of_the_last_five_minutes(stats: tuple[Harness, str]) -> None:
-    h, key = stats
-    url = "/api/v1/stats/realtime/visitors?site_id=example.com"
-    assert (await h.client.get(url, headers={"Authorization": f"Bearer {key}"})).json() == 1
-    h.clock.advance(minutes=6)
-    assert (await h.client.get(url, headers={"Authorization": f"Bearer {key}"})).json() == 0
+async def test_realtime_counts_the_visits_active_in_the_last_five_minutes(config: Config) -> None:
+    clock = Clock(datetime(2026, 3, 12, 10, 0, tzinfo=UTC))
+    async for h in start(config, clock):
+        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.send(pageview(url="https://example.com/gone"), headers={"X-Forwarded-For": "90.84.0.1"})
+        clock.advance(minutes=2)
+        await h.send(pageview(url="https://example.com/a", referrer="https://www.google.com/"))
+        clock.advance(minutes=5)
+        await h.send(pageview(url="https://example.com/b", referrer="https://www.google.com/"))
+        clock.advance(minutes=4)
+        await h.send(pageview(url="https://example.com/c"), headers={"X-Forwarded-For": "81.2.69.160"})
+        site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+        key = apikeys.new_key()
+        await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+        body = {"site_id": "example.com", "date_range": "realtime", "metrics": ["visitors", "pageviews"]}
+        # At 10:11: the /gone visit's last event is 11 minutes old; the Google visit's (10:07) 4 minutes, with
+        # both its pageviews; the /c visit is new.
+        totals = await ask(h, key, body)
+        assert totals["results"] == [{"metrics": [2, 3], "dimensions": []}]
+        sources = await ask(h, key, {**body, "dimensions": ["visit:source"]})
+        assert {r["dimensions"][0]: r["metrics"][0] for r in sources["results"]} == {"Google": 1, "": 1}
+        clock.advance(minutes=3)
+        pages = await ask(h, key, {**body, "dimensions": ["event:page"]})
+        assert [r["dimensions"][0] for r in pages["results"]] == ["/c"]
+        refused = await h.client.post(
+            "/api/v2/query", json={**body, "dimensions": ["time:hour"]}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert refused.status_code == 400 and "realtime" in refused.json()["error"]
