@@ -52,7 +52,7 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
             continue
         start, end = rollup.day_bounds(day, tz)
         events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        rows = rollup.rollup_day(events, day, tz)
+        rows = rollup.rollup_day(events, day, tz, page_goals=site.page_goals)
         first_of_month = day.replace(day=1)
         last_of_month = (first_of_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         hours = (rollup.local_hour(start, tz), rollup.local_hour(end, tz))

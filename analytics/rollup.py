@@ -9,7 +9,9 @@ visitors that contain them. Unique visitors are exact per day; longer ranges sum
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,11 +144,34 @@ def local_hour(ts_ms: int, tz: ZoneInfo) -> int:
     return (local.replace(tzinfo=None) - datetime(1970, 1, 1)) // timedelta(hours=1)
 
 
-def rollup_day(events: Sequence[Event], day: date, tz: ZoneInfo, filters: str | Filter | None = ALL) -> list[Row]:
+def rollup_day(
+    events: Sequence[Event],
+    day: date,
+    tz: ZoneInfo,
+    filters: str | Filter | None = ALL,
+    page_goals: Sequence[str] = (),
+) -> list[Row]:
     """Rows for the visits starting on `day`. `events` must cover the day from 30 minutes before its start to
     LOOKAHEAD_MS after its end, in time order."""
     start, end = day_bounds(day, tz)
-    return rollup_window(events, start, end, tz, day_number(day), filters)
+    return rollup_window(events, start, end, tz, day_number(day), filters, page_goals=page_goals)
+
+
+class PageGoals:
+    """Page goals (path patterns, `*` a wildcard): a pageview of a matching path also counts as the event
+    "Visit <pattern>", so goals are broken down, filtered and converted like custom events."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.compiled = [(f"Visit {p}", re.compile(fnmatch.translate(p))) for p in patterns]
+        self._seen: dict[str, list[str]] = {}
+
+    def __call__(self, path: str) -> list[str]:
+        found = self._seen.get(path)
+        if found is None:
+            found = [label for label, pattern in self.compiled if pattern.match(path)]
+            if len(self._seen) < 100_000:
+                self._seen[path] = found
+        return found
 
 
 # Accumulators: [last visitor seen, visitors, visits, pageviews, events, bounces, duration]. Visits are processed
@@ -179,6 +204,7 @@ def rollup_window(
     bucket: int,
     filters: str | Filter | None = ALL,
     active: bool = False,
+    page_goals: Sequence[str] = (),
 ) -> list[Row]:
     """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end) (with `active`:
     the visits with an event in it, for the realtime view): unfiltered,
@@ -191,6 +217,7 @@ def rollup_window(
     breakdowns, the events matching both (the pages on which the goal was reached)."""
     visits, _ = build(events)
     visits = [v for v in visits if (v.end_ts >= start if active else v.start_ts >= start) and v.start_ts < end]
+    goals = PageGoals(page_goals) if page_goals else None
     visits.sort(key=lambda v: v.visitor)  # a visitor's visits are consecutive: see Acc
     daily: Acc = {}
     hourly: dict[int, Acc] = defaultdict(dict)
@@ -208,7 +235,7 @@ def rollup_window(
             ("visit:os_version", _versioned(first.os, first.os_version)),
             *((dimension, getattr(first, name)) for dimension, name in VISIT_FIELDS.items()),
         ]
-        per_event = [_event_keys(e) for e in own]
+        per_event = [_event_keys(e, goals) for e in own]
         matched: dict[tuple[str, str], list[int]] = {}  # event-level key -> [pageviews, events] of the visit
         for event, keys in zip(own, per_event, strict=True):
             for key in keys:
@@ -266,10 +293,12 @@ def rollup_window(
     return rows
 
 
-def _event_keys(event: Event) -> list[tuple[str, str]]:
+def _event_keys(event: Event, goals: PageGoals | None) -> list[tuple[str, str]]:
     keys = [("event:name", event.name)]
     if event.name == PAGEVIEW:
         keys.append(("event:page", event.pathname))
+        if goals is not None:
+            keys += [("event:name", label) for label in goals(event.pathname)]
     if event.props:
         keys += [(f"props:{k}", v) for k, v in json.loads(event.props).items()]
     return keys

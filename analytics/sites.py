@@ -32,6 +32,8 @@ class Site:
     """Hostname patterns (`*` wildcard) events may come from; empty means the domain and its subdomains."""
     excluded_ips: tuple[str, ...] = ()
     excluded_paths: tuple[str, ...] = ()
+    page_goals: tuple[str, ...] = ()
+    """Path patterns whose pageviews count as goals (see rollup.PageGoals)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,7 @@ class OpenDays:
             return cached[1]
         start, end = rollup.day_bounds(day, tz)
         events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        rows = rollup.rollup_day(events, day, tz, only)
+        rows = rollup.rollup_day(events, day, tz, only, site.page_goals)
         if len(self._rows) > 1000:
             self._rows.clear()
         self._rows[key] = (time.monotonic(), rows)
@@ -303,7 +303,9 @@ class Answerer:
         realtime = self.query.date_range == "realtime"
         start_ms = end_ms - self._span_ms
         events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
-        rows = rollup.rollup_window(events, start_ms, end_ms, self.tz, 0, self.filter, active=realtime)
+        rows = rollup.rollup_window(
+            events, start_ms, end_ms, self.tz, 0, self.filter, active=realtime, page_goals=self.site.page_goals
+        )
         if self.query.time and realtime:
             raise QueryError("realtime answers totals and breakdowns, not time series")
         if self.query.time == "time:hour":

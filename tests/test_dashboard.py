@@ -285,3 +285,16 @@ async def test_sessions_expire(site: Harness) -> None:
     assert (await site.client.get("/")).status_code == 200
     site.clock.now = datetime(2026, 4, 30, tzinfo=UTC)  # more than 14 days later
     assert (await site.client.get("/")).status_code == 303
+
+
+async def test_the_dashboard_lists_goals_and_property_keys(site: Harness) -> None:
+    await login(site.client)
+    token = await csrf_of(site.client)
+    await site.client.post(
+        "/sites/example.com/settings/goal-add", data={"csrf": token, "kind": "page", "value": "/thanks/*"}
+    )
+    await site.send(pageview(name="Signup", props={"plan": "pro", "<b>size": "10"}))
+    page = await site.client.get("/sites/example.com")
+    assert 'data-goals="[&#34;Visit /thanks/*&#34;]"' in page.text
+    assert '<button data-dim="event:props:plan">plan</button>' in page.text
+    assert "&lt;b&gt;size" in page.text and "<b>size" not in page.text  # a visitor's key, escaped

@@ -11,6 +11,7 @@ import pytest
 from analytics import apikeys
 from analytics.config import Config
 from analytics.jobs import purge, rollup_site
+from analytics.sites import check_goal
 from tests.conftest import IPHONE_UA, Clock, Harness, pageview, start
 
 
@@ -395,3 +396,40 @@ async def test_realtime_counts_the_visits_active_in_the_last_five_minutes(config
             "/api/v2/query", json={**body, "dimensions": ["time:hour"]}, headers={"Authorization": f"Bearer {key}"}
         )
         assert refused.status_code == 400 and "realtime" in refused.json()["error"]
+
+
+async def test_page_goals_count_as_conversions_closed_and_open(config: Config) -> None:
+    clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
+    async for h in start(config, clock):
+        await h.add_site("example.com", timezone="Europe/Paris")
+        site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+        await h.store.add_goal(site.id, check_goal("page", "/thanks/*"), 0)
+        await h.send(pageview(url="https://example.com/pricing", referrer="https://www.google.com/"))
+        await h.send(pageview(url="https://example.com/thanks/pro", referrer="https://www.google.com/"))
+        await h.send(pageview(url="https://example.com/thanks"), headers={"X-Forwarded-For": "81.2.69.160"})
+        clock.now = datetime(2026, 3, 11, 10, tzinfo=UTC)
+        await h.send(pageview(url="https://example.com/thanks/team"), headers={"X-Forwarded-For": "90.84.0.9"})
+        site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+        assert site.page_goals == ("/thanks/*",)
+        await rollup_site(h.store, site, clock.now)  # March 10 closed; March 11 open
+        key = apikeys.new_key()
+        await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+        body = {"site_id": "example.com", "date_range": "7d"}
+        goals = await ask(
+            h, key, {**body, "metrics": ["visitors", "events", "conversion_rate"], "dimensions": ["event:goal"]}
+        )
+        # 3 visitors in all; 2 reached /thanks/* (one each day); /thanks alone does not match the pattern.
+        assert goals["results"] == [{"metrics": [2, 2, 66.7], "dimensions": ["Visit /thanks/*"]}]
+        sources = await ask(
+            h,
+            key,
+            {
+                **body,
+                "metrics": ["visitors"],
+                "dimensions": ["visit:source"],
+                "filters": [["is", "event:goal", ["Visit /thanks/*"]]],
+            },
+        )
+        assert {r["dimensions"][0]: r["metrics"][0] for r in sources["results"]} == {"Google": 1, "": 1}
+        totals = await ask(h, key, {**body, "metrics": ["pageviews", "events"]})
+        assert totals["results"][0]["metrics"] == [4, 4]  # a goal is not an extra event

@@ -13,6 +13,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -180,9 +181,15 @@ class SQLiteStore(AccountsMixin):
                 "SELECT id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths "
                 "FROM sites ORDER BY domain"
             ) as cur:
-                return [_site(tuple(r)) for r in await cur.fetchall()]
+                sites = [_site(tuple(r)) for r in await cur.fetchall()]
+            async with self.admin.execute("SELECT site_id, value FROM goals WHERE kind = 'page' ORDER BY id") as cur:
+                goals = await cur.fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the sites: {exc}") from None
+        pages: dict[int, list[str]] = {}
+        for site_id, value in goals:
+            pages.setdefault(int(site_id), []).append(str(value))
+        return [replace(s, page_goals=tuple(pages[s.id])) if s.id in pages else s for s in sites]
 
     async def remove_site(self, domain: str) -> tuple[Site, int]:
         site = next((s for s in await self.list_sites() if s.domain == domain), None)
@@ -463,6 +470,24 @@ class SQLiteStore(AccountsMixin):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read aggregates: {exc}") from None
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}  # SQLite returns the sums as ints already
+
+    async def property_keys(self, site_id: int) -> list[str]:
+        """The custom property keys the site's events have used: in its aggregates and its raw events."""
+        try:
+            async with self.admin.execute(
+                "SELECT v.value FROM dim_values v WHERE v.dim = ? AND v.id + ? IN "
+                "(SELECT DISTINCT dim FROM agg WHERE site_id = ? AND fdim = 0 AND period = ? AND dim >= ?)",
+                (PROP_KEYS, PROPS_BASE, site_id, MONTH, PROPS_BASE),
+            ) as cur:
+                keys = {str(r[0]) for r in await cur.fetchall()}
+            async with self.admin.execute(
+                "SELECT DISTINCT props FROM events WHERE site_id = ? AND props IS NOT NULL LIMIT 1000", (site_id,)
+            ) as cur:
+                for (props,) in await cur.fetchall():
+                    keys.update(json.loads(str(props)))
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(f"cannot read the property keys: {exc}") from None
+        return sorted(keys)
 
     async def recent_visitors(self, site_id: int, since_ms: int) -> int:
         try:

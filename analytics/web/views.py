@@ -167,9 +167,9 @@ class Pages:
         site = await self._site(viewer, request.path_params["domain"])
         if site is None:
             return self._not_found(request, viewer)
-        return self._dashboard(request, viewer, site, "/api/v2/query", "/api/v1/stats/realtime/visitors")
+        return await self._dashboard(request, viewer, site, "/api/v2/query", "/api/v1/stats/realtime/visitors")
 
-    def _dashboard(self, request: Request, viewer: Viewer, site: Site, api: str, realtime: str) -> HTMLResponse:
+    async def _dashboard(self, request: Request, viewer: Viewer, site: Site, api: str, realtime: str) -> HTMLResponse:
         today = self.clock().astimezone(ZoneInfo(site.timezone)).date()
         return self.render(
             request,
@@ -180,6 +180,8 @@ class Pages:
             realtime=realtime,
             today=today.isoformat(),
             shared=viewer.link is not None,
+            goals=[g.label for g in await self.store.list_goals(site.id)],
+            properties=await self.store.property_keys(site.id),
         )
 
     # Shared links
@@ -225,7 +227,7 @@ class Pages:
         if not self.share_unlocked(request, link, token):
             return self._share_password(request, link, "", 200)
         viewer = Viewer(None, "", link, token)
-        response = self._dashboard(
+        response = await self._dashboard(
             request, viewer, site, f"/share/{token}/api/v2/query", f"/share/{token}/api/v1/stats/realtime/visitors"
         )
         if link.embeddable:

@@ -9,6 +9,7 @@ const API = root.dataset.api;
 const REALTIME = root.dataset.realtime;
 const TODAY = root.dataset.today;
 const CSRF = document.querySelector('meta[name="csrf"]')?.content || "";
+const GOALS = JSON.parse(root.dataset.goals || "[]");
 
 const number = new Intl.NumberFormat("en");
 const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
@@ -52,6 +53,7 @@ export const NAMES = {
   "visit:screen": "Screen",
   "event:goal": "Goal",
 };
+const nameOf = (dim) => NAMES[dim] || (dim.startsWith("event:props:") ? `Property ${dim.slice(12)}` : dim);
 
 const SHORTCUTS = {
   r: "realtime", d: "day", e: "yesterday", h: "24h", w: "7d", f: "28d", t: "30d",
@@ -223,7 +225,16 @@ async function drawChart(current) {
 const panelTabs = new Map(); // panel name -> dimension shown
 
 function panelMetrics(dim) {
-  return dim === "event:goal" ? ["visitors", "events", "conversion_rate"] : ["visitors"];
+  if (dim === "event:goal") return ["visitors", "events", "conversion_rate"];
+  return dim.startsWith("event:props:") ? ["visitors", "events"] : ["visitors"];
+}
+
+// Configured goals first (those without conversions too), then the other custom events.
+function goalsFirst(rows) {
+  const byName = new Map(rows.map((r) => [r.dimensions[0], r]));
+  const goals = GOALS.map((name) => byName.get(name) || { dimensions: [name], metrics: [0, 0, 0], goal: true });
+  for (const goal of goals) goal.goal = true;
+  return [...goals, ...rows.filter((r) => !GOALS.includes(r.dimensions[0]))];
 }
 
 function setFilter(dim, value) {
@@ -238,10 +249,11 @@ function rowItem(dim, row, max, metrics) {
   const li = node("li");
   const button = node("button", "row");
   button.type = "button";
-  button.title = `Filter by ${NAMES[dim] || dim}: ${value || "(none)"}`;
+  button.title = `Filter by ${nameOf(dim)}: ${value || "(none)"}`;
   const bar = node("span", "bar");
   bar.style.width = `${max ? (100 * row.metrics[0]) / max : 0}%`;
   button.append(bar, node("span", "name", value || (dim === "visit:source" ? "Direct / none" : "(none)")));
+  if (row.goal) button.append(node("span", "tag", "goal"));
   const counts = node("span", "count", fmt(row.metrics[0]));
   button.append(counts);
   if (metrics.includes("conversion_rate")) button.append(node("span", "count muted", `${row.metrics[2]}%`));
@@ -275,7 +287,7 @@ async function drawPanel(panel, current) {
     });
     if (current !== generation) return;
     panel.classList.remove("loading");
-    const rows = answer.results;
+    const rows = asked === "event:goal" ? goalsFirst(answer.results) : answer.results;
     if (showMap) {
       drawMap(map, rows, (code) => setFilter("visit:country", code), fmt);
       return;
@@ -318,8 +330,8 @@ let details = { rows: [], dim: "", page: 0, metrics: [] };
 async function openDetails(dim) {
   if (dim === "map") dim = "visit:country";
   const dialog = document.getElementById("details");
-  const metrics = dim === "event:goal" ? ["visitors", "events", "conversion_rate"] : ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"];
-  document.getElementById("details-title").textContent = NAMES[dim] || dim;
+  const metrics = dim.startsWith("event:") ? panelMetrics(dim) : ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"];
+  document.getElementById("details-title").textContent = nameOf(dim);
   document.getElementById("search").value = "";
   dialog.querySelector("tbody").replaceChildren(node("tr", "", "Loading…"));
   if (!dialog.open) dialog.showModal();
@@ -341,7 +353,7 @@ function drawDetails() {
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   details.page = Math.min(details.page, pages - 1);
   const head = node("tr");
-  head.append(node("th", "", NAMES[details.dim] || details.dim));
+  head.append(node("th", "", nameOf(details.dim)));
   const titles = { visitors: "Visitors", visits: "Visits", pageviews: "Pageviews", bounce_rate: "Bounce rate", visit_duration: "Visit duration", events: "Events", conversion_rate: "Conversion rate" };
   for (const m of details.metrics) head.append(node("th", "num", titles[m]));
   dialog.querySelector("thead").replaceChildren(head);
@@ -397,7 +409,7 @@ function drawChips() {
   if (!state.filter) return;
   const [dim, value] = state.filter;
   const chip = node("span", "chip");
-  chip.append(node("span", "", `${NAMES[dim] || dim} is `), node("b", "", value || "(none)"));
+  chip.append(node("span", "", `${nameOf(dim)} is `), node("b", "", value || "(none)"));
   const remove = node("button", "remove", "×");
   remove.type = "button";
   remove.setAttribute("aria-label", "Remove the filter");
