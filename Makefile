@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest test-slow bench bench-query clean tracker
+.PHONY: run test lint typecheck pytest test-slow bench bench-query bench-dashboard clean tracker map screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,13 @@ tools/node_modules/.bin/terser: tools/package.json tools/package-lock.json
 
 tracker: tools/node_modules/.bin/terser
 	tools/node_modules/.bin/terser tracker.js $(TERSER_OPTIONS) -o analytics/static/tracker.min.js
+
+# The dashboard's world map (analytics/static/dashboard/world.js), rebuilt from Natural Earth data (needs Node.js;
+# the result is committed).
+map:
+	npm install --prefix tools/map --no-audit --no-fund --silent
+	node tools/map/build.mjs
+
+# The README's screenshots (docs/screenshots/), taken in Chromium on generated data.
+screenshots: $(STAMP) /usr/bin/chromium
+	$(BIN)/python tools/screenshots.py

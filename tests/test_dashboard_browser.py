@@ -44,6 +44,14 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
+COUNTRIES = "FR US DE GB ES IT BE CH CA NL JP BR IN PL SE PT AU AT IE DK NO FI MA SN CI TN MX AR KR CN ZA NG".split()
+
+
+def real_country(code: str) -> str:
+    """The generator's country codes ("AA", "AB"...) as real ones, so that the map shows them."""
+    return COUNTRIES[((ord(code[0]) - 65) * 26 + ord(code[1]) - 65) % len(COUNTRIES)] if len(code) == 2 else code
+
+
 def populate(workdir: Path, env: dict[str, str], days: int = 14, visits_per_day: int = 120) -> None:
     """A site with `days` days of generated traffic up to now, rolled up, and an owner account."""
     assert run_cli(workdir, env, "site", "add", SITE, "--timezone", "Europe/Paris").returncode == 0
@@ -56,9 +64,8 @@ def populate(workdir: Path, env: dict[str, str], days: int = 14, visits_per_day:
         now = datetime.now(UTC)
         first = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
         now_ms = int(now.timestamp() * 1000) - 60_000
-        events = [
-            e for e in generate(site.id, int(first.timestamp() * 1000), days, Profile(visits_per_day)) if e.ts < now_ms
-        ]
+        generated = generate(site.id, int(first.timestamp() * 1000), days, Profile(visits_per_day))
+        events = [e._replace(country=real_country(e.country)) for e in generated if e.ts < now_ms]
         await store.insert_events(events)
         await store.close()
 
@@ -211,6 +218,8 @@ def test_tiles_chart_and_panels_show_the_apis_figures(owner: Owner, stack: tuple
     assert panel_rows(owner.page, "sources") == [
         (r["dimensions"][0] or "Direct / none", f"{r['metrics'][0]:,}") for r in sources
     ]
+    visited = owner.page.query_selector_all('[data-panel="locations"] .world path.visited')
+    assert len(visited) == len(COUNTRIES)
     owner.page.click('[data-panel="devices"] button[data-dim="visit:os"]')
     owner.settled()
     systems = api(stack, metrics=["visitors"], dimensions=["visit:os"], pagination={"limit": 9})["results"]

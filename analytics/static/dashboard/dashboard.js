@@ -2,6 +2,7 @@
 // Every value that came from a visitor is put on the page with textContent, never as markup.
 
 import { lineChart } from "./chart.js";
+import { countryName, drawMap } from "./map.js";
 
 const root = document.getElementById("dash");
 const SITE = root.dataset.site;
@@ -244,6 +245,11 @@ function setFilter(dim, value) {
   render();
 }
 
+function label(dim, value) {
+  if (!value) return dim === "visit:source" ? "Direct / none" : "(none)";
+  return dim === "visit:country" ? countryName(value) : value;
+}
+
 function rowItem(dim, row, max, metrics) {
   const value = row.dimensions[0];
   const li = node("li");
@@ -252,7 +258,7 @@ function rowItem(dim, row, max, metrics) {
   button.title = `Filter by ${nameOf(dim)}: ${value || "(none)"}`;
   const bar = node("span", "bar");
   bar.style.width = `${max ? (100 * row.metrics[0]) / max : 0}%`;
-  button.append(bar, node("span", "name", value || (dim === "visit:source" ? "Direct / none" : "(none)")));
+  button.append(bar, node("span", "name", label(dim, value)));
   if (row.goal) button.append(node("span", "tag", "goal"));
   const counts = node("span", "count", fmt(row.metrics[0]));
   button.append(counts);
@@ -290,6 +296,7 @@ async function drawPanel(panel, current) {
     const rows = asked === "event:goal" ? goalsFirst(answer.results) : answer.results;
     if (showMap) {
       drawMap(map, rows, (code) => setFilter("visit:country", code), fmt);
+      panel.querySelector(".more").hidden = rows.length === 0;
       return;
     }
     const max = Math.max(0, ...rows.map((r) => r.metrics[0]));
@@ -349,7 +356,8 @@ async function openDetails(dim) {
 function drawDetails() {
   const dialog = document.getElementById("details");
   const needle = document.getElementById("search").value.trim().toLowerCase();
-  const rows = needle ? details.rows.filter((r) => r.dimensions[0].toLowerCase().includes(needle)) : details.rows;
+  const matches = (r) => label(details.dim, r.dimensions[0]).toLowerCase().includes(needle);
+  const rows = needle ? details.rows.filter(matches) : details.rows;
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   details.page = Math.min(details.page, pages - 1);
   const head = node("tr");
@@ -362,7 +370,7 @@ function drawDetails() {
     ...shown.map((r) => {
       const tr = node("tr");
       const cell = node("td");
-      const button = node("button", "link", r.dimensions[0] || "(none)");
+      const button = node("button", "link", label(details.dim, r.dimensions[0]));
       button.type = "button";
       button.addEventListener("click", () => {
         dialog.close();
@@ -409,7 +417,7 @@ function drawChips() {
   if (!state.filter) return;
   const [dim, value] = state.filter;
   const chip = node("span", "chip");
-  chip.append(node("span", "", `${nameOf(dim)} is `), node("b", "", value || "(none)"));
+  chip.append(node("span", "", `${nameOf(dim)} is `), node("b", "", label(dim, value)));
   const remove = node("button", "remove", "×");
   remove.type = "button";
   remove.setAttribute("aria-label", "Remove the filter");
