@@ -4,6 +4,7 @@ through the same rollup code, merged; then the metrics, ordering, pagination and
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import time
 from collections import defaultdict
@@ -66,13 +67,18 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
 
 
 class OpenDays:
-    """Rows of days not rolled up yet, computed from raw events (every dimension at once) and reused for up to
-    `max_age` seconds: a busy site's day holds tens of thousands of events, and a dashboard asks a dozen
-    questions at once."""
+    """Rows of days not rolled up yet, computed from raw events (every dimension at once) and reused: a busy
+    site's day holds tens of thousands of events, and a dashboard asks a dozen questions at once.
 
-    def __init__(self, max_age: float = 10.0) -> None:
+    Rows younger than `max_age` seconds are served as they are. Older ones, up to `stale_for` seconds, are
+    served while fresh ones are computed in the background (the next question gets those). Concurrent questions
+    about the same day share one computation, which runs in a thread so that ingest keeps flowing."""
+
+    def __init__(self, max_age: float = 10.0, stale_for: float = 0.0) -> None:
         self.max_age = max_age
+        self.stale_for = max(stale_for, max_age)
         self._rows: dict[tuple[int, int, tuple[str, str] | None], tuple[float, list[rollup.Row]]] = {}
+        self._pending: dict[tuple[int, int, tuple[str, str] | None], asyncio.Task[list[rollup.Row]]] = {}
 
     async def rows(
         self, store: Store, site: Site, tz: ZoneInfo, day: date, only: tuple[str, str] | None = None
@@ -80,14 +86,34 @@ class OpenDays:
         """The day's unfiltered rows, or with `only` its rows under that one (dimension, value) filter."""
         key = (site.id, rollup.day_number(day), only)
         cached = self._rows.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self.max_age:
+        age = time.monotonic() - cached[0] if cached else float("inf")
+        if cached is not None and age < self.max_age:
             return cached[1]
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.create_task(self._compute(key, store, site, tz, day, only))
+            self._pending[key] = task
+            task.add_done_callback(lambda _: self._pending.pop(key, None))
+        if cached is not None and age < self.stale_for:
+            return cached[1]
+        return await asyncio.shield(task)
+
+    async def _compute(
+        self,
+        key: tuple[int, int, tuple[str, str] | None],
+        store: Store,
+        site: Site,
+        tz: ZoneInfo,
+        day: date,
+        only: tuple[str, str] | None,
+    ) -> list[rollup.Row]:
+        started = time.monotonic()
         start, end = rollup.day_bounds(day, tz)
         events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        rows = rollup.rollup_day(events, day, tz, only, site.page_goals)
+        rows = await asyncio.to_thread(rollup.rollup_day, events, day, tz, only, site.page_goals)
         if len(self._rows) > 1000:
             self._rows.clear()
-        self._rows[key] = (time.monotonic(), rows)
+        self._rows[key] = (started, rows)
         return rows
 
 

@@ -40,12 +40,13 @@ class StatsApi:
         store: Store,
         clock: Callable[[], datetime],
         open_days_max_age: float = 10.0,
+        open_days_stale_for: float = 120.0,
         sessions: Sessions | None = None,
         shared_site: Callable[[Request, str], Awaitable[Site | None]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.open_days = OpenDays(open_days_max_age)
+        self.open_days = OpenDays(open_days_max_age, open_days_stale_for)
         self.sessions = sessions
         self.shared_site = shared_site
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,7 +91,10 @@ def pageview(**fields: Any) -> dict[str, Any]:
     return body
 
 
+@contextlib.asynccontextmanager
 async def start(config: Config, clock: Clock) -> AsyncIterator[Harness]:
+    """The app with its lifespan, and a client; a context manager, so that a failing test still shuts the app
+    (and its database threads) down at once instead of leaving pytest waiting at exit."""
     app = create_app(config, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
@@ -100,6 +104,6 @@ async def start(config: Config, clock: Clock) -> AsyncIterator[Harness]:
 
 @pytest.fixture
 async def harness(config: Config, clock: Clock) -> AsyncIterator[Harness]:
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site()
         yield h

@@ -246,7 +246,7 @@ async def test_every_unfiltered_report_matches_the_log(config: Config, seed: int
     clock = Clock(first)
     config = config.replace("geoip", database=str(DATA / "GeoLite2-City-Test.mmdb"), regions=True, cities=True)
     config = config.replace("privacy", ipv4_prefix=32)
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         for domain, tz in SITES.items():
             await h.add_site(domain, timezone=tz)
         for ts, ip, agent, body in hits:

@@ -88,7 +88,7 @@ async def test_logins_are_throttled_after_five_failures(site: Harness) -> None:
 
 
 async def test_an_https_public_url_makes_the_cookie_secure(config: Config, clock: Clock) -> None:
-    async for h in start(config.replace("server", public_url="https://stats.example.com"), clock):
+    async with start(config.replace("server", public_url="https://stats.example.com"), clock) as h:
         await make_user(h)
         cookie = (await login(h.client)).headers["set-cookie"]
         assert "Secure" in cookie

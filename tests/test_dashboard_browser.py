@@ -44,7 +44,40 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-COUNTRIES = "FR US DE GB ES IT BE CH CA NL JP BR IN PL SE PT AU AT IE DK NO FI MA SN CI TN MX AR KR CN ZA NG".split()
+COUNTRIES = [
+    "FR",
+    "US",
+    "DE",
+    "GB",
+    "ES",
+    "IT",
+    "BE",
+    "CH",
+    "CA",
+    "NL",
+    "JP",
+    "BR",
+    "IN",
+    "PL",
+    "SE",
+    "PT",
+    "AU",
+    "AT",
+    "IE",
+    "DK",
+    "NO",
+    "FI",
+    "MA",
+    "SN",
+    "CI",
+    "TN",
+    "MX",
+    "AR",
+    "KR",
+    "CN",
+    "ZA",
+    "NG",
+]
 
 
 def real_country(code: str) -> str:

@@ -230,7 +230,7 @@ async def test_options_preflight_and_other_methods(harness: Harness) -> None:
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(config: Config, clock: Clock) -> None:
     config = config.replace("geoip", database=str(DATA / "country-code-subset.mmdb"))
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site()
         await h.send(pageview(), headers={"X-Forwarded-For": "90.84.0.9"})  # via loopback proxy: FR
         transport = __import__("httpx").ASGITransport(app=h.app, client=("8.8.8.8", 5555))
@@ -266,7 +266,7 @@ async def test_store_failure_answers_503_with_retry_after_and_recovers(harness: 
 
 async def test_full_queue_answers_503_instead_of_buffering(config: Config, clock: Clock) -> None:
     config = config.replace("ingest", queue_max_events=1, batch_interval_ms=200.0)
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site()
         import asyncio
 
@@ -299,11 +299,11 @@ async def test_visitor_id_is_stable_within_a_day_and_changes_with_the_salt(harne
 
 async def test_a_worker_started_just_after_midnight_still_joins_visits_across_it(config: Config) -> None:
     clock = Clock(datetime(2026, 3, 14, 23, 55, tzinfo=UTC))
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site()
         await h.send(pageview())
     clock.now = datetime(2026, 3, 15, 0, 10, tzinfo=UTC)
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.send(pageview(url="https://example.com/next"))
         before, after = await h.rows()
         assert after["prev_visitor_id"] == before["visitor_id"] != after["visitor_id"]
@@ -328,7 +328,7 @@ async def test_salts_are_destroyed_once_no_visit_can_need_them(harness: Harness)
 
 async def test_geo_lookup_uses_the_truncated_address_and_skips_private_ranges(config: Config, clock: Clock) -> None:
     config = config.replace("geoip", database=str(DATA / "GeoLite2-City-Test.mmdb"), regions=True, cities=True)
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site()
         for ip in ("175.16.199.37", "10.1.2.3", "::1", "2a01:e0a::1"):
             await h.send(pageview(), headers={"X-Forwarded-For": ip})

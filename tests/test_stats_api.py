@@ -19,7 +19,7 @@ from tests.conftest import IPHONE_UA, Clock, Harness, pageview, start
 async def stats(config: Config) -> AsyncIterator[tuple[Harness, str]]:
     """Three days of traffic in Paris: March 10 and 11 rolled up, March 12 (today) still open."""
     clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site("example.com", timezone="Europe/Paris")
         await h.send(pageview(referrer="https://www.google.com/"))
         await h.send(pageview(url="https://example.com/pricing", referrer="https://www.google.com/"))
@@ -233,7 +233,7 @@ async def test_old_filtered_breakdowns_are_kept_by_whole_months(stats: tuple[Har
 async def test_ranges_over_several_months_add_every_month_once(config: Config) -> None:
     """Consecutive whole months are read as one range of monthly rows: each month counts once, none is lost."""
     clock = Clock(datetime(2026, 1, 20, 9, tzinfo=UTC))
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site("example.com", timezone="Europe/Paris")
         for month, visits in ((1, 1), (2, 2), (4, 3)):  # nothing in March: a gap between the months
             for i in range(visits):
@@ -370,7 +370,7 @@ async def test_keys_are_checked_and_scoped(stats: tuple[Harness, str]) -> None:
 
 async def test_realtime_counts_the_visits_active_in_the_last_five_minutes(config: Config) -> None:
     clock = Clock(datetime(2026, 3, 12, 10, 0, tzinfo=UTC))
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site("example.com", timezone="Europe/Paris")
         await h.send(pageview(url="https://example.com/gone"), headers={"X-Forwarded-For": "90.84.0.1"})
         clock.advance(minutes=2)
@@ -400,7 +400,7 @@ async def test_realtime_counts_the_visits_active_in_the_last_five_minutes(config
 
 async def test_page_goals_count_as_conversions_closed_and_open(config: Config) -> None:
     clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
-    async for h in start(config, clock):
+    async with start(config, clock) as h:
         await h.add_site("example.com", timezone="Europe/Paris")
         site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
         await h.store.add_goal(site.id, check_goal("page", "/thanks/*"), 0)

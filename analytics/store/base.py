@@ -96,8 +96,8 @@ class Store(Protocol):
     async def delete_recent_before(self, site_id: int, day: int) -> int:
         """Removes the recent filtered breakdowns by day older than the day; returns how many."""
 
-    async def property_keys(self, site_id: int) -> list[str]:
-        """The custom property keys the site's events have used (aggregates and raw events), sorted."""
+    async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
+        """The custom property keys the site's events have used (aggregates, and raw events since the instant)."""
 
     async def recent_visitors(self, site_id: int, since_ms: int) -> int:
         """Distinct visitors with an event since the instant (the realtime count)."""

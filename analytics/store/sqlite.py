@@ -471,17 +471,19 @@ class SQLiteStore(AccountsMixin):
             raise StoreError(f"cannot read aggregates: {exc}") from None
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}  # SQLite returns the sums as ints already
 
-    async def property_keys(self, site_id: int) -> list[str]:
-        """The custom property keys the site's events have used: in its aggregates and its raw events."""
+    async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
+        """The custom property keys the site's events have used: in its aggregates and its raw events since the
+        instant (those of days not rolled up yet)."""
         try:
             async with self.admin.execute(
-                "SELECT v.value FROM dim_values v WHERE v.dim = ? AND v.id + ? IN "
-                "(SELECT DISTINCT dim FROM agg WHERE site_id = ? AND fdim = 0 AND period = ? AND dim >= ?)",
+                "SELECT v.value FROM dim_values v WHERE v.dim = ? AND v.id + ? IN (SELECT DISTINCT dim FROM agg "
+                "WHERE site_id = ? AND period = ? AND fdim = 0 AND fval = 0 AND dim >= ?)",
                 (PROP_KEYS, PROPS_BASE, site_id, MONTH, PROPS_BASE),
             ) as cur:
                 keys = {str(r[0]) for r in await cur.fetchall()}
             async with self.admin.execute(
-                "SELECT DISTINCT props FROM events WHERE site_id = ? AND props IS NOT NULL LIMIT 1000", (site_id,)
+                "SELECT DISTINCT props FROM events WHERE site_id = ? AND ts >= ? AND props IS NOT NULL LIMIT 1000",
+                (site_id, since_ms),
             ) as cur:
                 for (props,) in await cur.fetchall():
                     keys.update(json.loads(str(props)))

@@ -181,7 +181,7 @@ class Pages:
             today=today.isoformat(),
             shared=viewer.link is not None,
             goals=[g.label for g in await self.store.list_goals(site.id)],
-            properties=await self.store.property_keys(site.id),
+            properties=await self.store.property_keys(site.id, self._now_ms() - 2 * 86_400_000),
         )
 
     # Shared links
