@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from analytics import jobs, privacy
+from analytics import jobs, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config
@@ -144,6 +144,8 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
             else:
                 log.info("locations from %s", geo.description)
             writer.start()
+            if store.reader_path() is not None:
+                openday.warm_up()  # the open-day workers start now, not on the first dashboard view
             tasks = [asyncio.create_task(_upkeep_loop(services, clock), name="upkeep")]
             if config.jobs.interval_minutes:
                 tasks.append(asyncio.create_task(_jobs_loop(services, clock), name="jobs"))

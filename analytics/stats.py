@@ -5,6 +5,7 @@ through the same rollup code, merged; then the metrics, ordering, pagination and
 from __future__ import annotations
 
 import asyncio
+import logging
 import operator
 import time
 from collections import defaultdict
@@ -14,11 +15,13 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from analytics import rollup
+from analytics import openday, rollup
 from analytics.query import Query, QueryError, iso, previous, resolve, stored_dimension
 from analytics.sites import Site
 from analytics.store.base import Store
 from analytics.visits import TIMEOUT_MS
+
+log = logging.getLogger("analytics")
 
 Counts = tuple[int, ...]  # visitors, visits, pageviews, events, bounces, duration (seconds)
 Label = str | tuple[str, str]  # a value, a time bucket or "" for totals; (time bucket, value) with two dimensions
@@ -109,8 +112,19 @@ class OpenDays:
     ) -> list[rollup.Row]:
         started = time.monotonic()
         start, end = rollup.day_bounds(day, tz)
-        events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        rows = await asyncio.to_thread(rollup.rollup_day, events, day, tz, only, site.page_goals)
+        start, end = start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS
+        path = store.reader_path()
+        rows: list[rollup.Row] | None = None
+        if path is not None:  # in the worker process: the server's interpreter stays free
+            args = (path, site.id, start, end, day.toordinal(), tz.key, only, site.page_goals)
+            try:
+                rows = await asyncio.get_running_loop().run_in_executor(openday.pool(), openday.compute, *args)
+            except Exception as exc:  # noqa: BLE001 -- a broken worker must not break the answer: compute here
+                log.warning("the open-day worker failed (%s): computing in the server's process", exc)
+                openday.reset()
+        if rows is None:
+            events = await store.events_between(site.id, start, end)
+            rows = await asyncio.to_thread(rollup.rollup_day, events, day, tz, only, site.page_goals)
         if len(self._rows) > 1000:
             self._rows.clear()
         self._rows[key] = (started, rows)
@@ -126,6 +140,8 @@ class Answerer:
         self.dimension = stored_dimension(query.breakdown) if query.breakdown else ""
         self.filter = (stored_dimension(query.filter[0]), query.filter[1]) if query.filter else None
         self.open_days = open_days or OpenDays(max_age=0)
+        self.raw_from: date | None = None
+        """The local day of the oldest raw event (set by `answer`); None: unknown, every day may have some."""
         fine = self.filter is not None and rollup.is_fine(self.filter[0]) and rollup.is_fine(self.dimension)
         if fine and not self._same and query.filter:
             raise QueryError(
@@ -181,7 +197,9 @@ class Answerer:
         """Counts per label: the breakdown value, the time bucket label, or "" for totals."""
         time = self.query.time
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        open_days = [d for d in days if rollup.day_number(d) not in rolled and d <= self.now.astimezone(self.tz).date()]
+        today = self.now.astimezone(self.tz).date()
+        first = self.raw_from or days[0]  # no raw event before that day: nothing to compute for earlier days
+        open_days = [d for d in days if rollup.day_number(d) not in rolled and first <= d <= today]
         found: defaultdict[Label, Counts] = defaultdict(lambda: ZERO)
         if time is not None and self.dimension:
             return await self._collect_both(time, start, end, rolled, open_days)
@@ -271,8 +289,10 @@ class Answerer:
         rolled = await self.store.rolled_up_days(self.site.id)
         first_ts = await self.store.first_event_ts(self.site.id)
         known = [date.fromordinal(min(rolled))] if rolled else []
+        # Without raw events, no day is open; with them, none before the oldest one's.
+        self.raw_from = date.max if first_ts is None else datetime.fromtimestamp(first_ts / 1000, self.tz).date()
         if first_ts is not None:
-            known.append(datetime.fromtimestamp(first_ts / 1000, self.tz).date())
+            known.append(self.raw_from)
         start, end = resolve(q.date_range, today, min(known, default=today))
         if q.time == "time:hour" and (end - start).days > 1:
             raise QueryError("time:hour is available for ranges of up to two days; use time:day beyond")
@@ -329,8 +349,14 @@ class Answerer:
         realtime = self.query.date_range == "realtime"
         start_ms = end_ms - self._span_ms
         events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
-        rows = rollup.rollup_window(
-            events, start_ms, end_ms, self.tz, 0, self.filter, active=realtime, page_goals=self.site.page_goals
+        rows = await asyncio.to_thread(
+            partial(rollup.rollup_window, active=realtime, page_goals=self.site.page_goals),
+            events,
+            start_ms,
+            end_ms,
+            self.tz,
+            0,
+            self.filter,
         )
         if self.query.time and realtime:
             raise QueryError("realtime answers totals and breakdowns, not time series")
@@ -383,6 +409,7 @@ class Answerer:
             self.now,
             self.open_days,
         )
+        whole.raw_from = self.raw_from
         return (await whole.collect(start, end, rolled)).get("", ZERO)
 
     def _order(self) -> tuple[tuple[str, str], ...]:

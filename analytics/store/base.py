@@ -96,6 +96,9 @@ class Store(Protocol):
     async def delete_recent_before(self, site_id: int, day: int) -> int:
         """Removes the recent filtered breakdowns by day older than the day; returns how many."""
 
+    def reader_path(self) -> str | None:
+        """A database file worker processes may read events from (SQLite), or None: they cannot."""
+
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
         """The custom property keys the site's events have used (aggregates, and raw events since the instant)."""
 

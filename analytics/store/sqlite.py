@@ -471,6 +471,9 @@ class SQLiteStore(AccountsMixin):
             raise StoreError(f"cannot read aggregates: {exc}") from None
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}  # SQLite returns the sums as ints already
 
+    def reader_path(self) -> str | None:
+        return str(self.path.resolve())
+
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
         """The custom property keys the site's events have used: in its aggregates and its raw events since the
         instant (those of days not rolled up yet)."""

@@ -199,4 +199,13 @@ class SettingsPages:
                 return RedirectResponse(f"/sites/{quote(site.domain)}/settings?saved=added", status_code=303)
             except (ValueError, Conflict) as exc:
                 error = str(exc)
-        return self.pages.render(request, "sites.html", 400, viewer=viewer, sites=sites, admin=user.admin, error=error)
+        return self.pages.render(
+            request,
+            "sites.html",
+            400,
+            viewer=viewer,
+            sites=sites,
+            admin=user.admin,
+            error=error,
+            hours=self.pages._last_hours(sites),
+        )

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -158,7 +158,23 @@ class Pages:
             return self._to_login(request)
         user = viewer.user
         sites = [s for s in await self.store.list_sites() if user.allows(s.id)]
-        return self.render(request, "sites.html", viewer=viewer, sites=sites, admin=user.admin)
+        return self.render(
+            request, "sites.html", viewer=viewer, sites=sites, admin=user.admin, hours=self._last_hours(sites)
+        )
+
+    def _last_hours(self, sites: list[Site]) -> dict[str, tuple[str, str, str]]:
+        """Per site: yesterday and today (local), and the current local hour as the Stats API labels it; the
+        sparkline asks for both days by hour (from aggregates and the cached open day) and keeps the last 24."""
+        found = {}
+        for site in sites:
+            now = self.clock().astimezone(ZoneInfo(site.timezone))
+            today = now.date()
+            found[site.domain] = (
+                (today - timedelta(days=1)).isoformat(),
+                today.isoformat(),
+                now.strftime("%Y-%m-%d %H:00:00"),
+            )
+        return found
 
     async def dashboard(self, request: Request) -> Response:
         viewer = await self._viewer(request)

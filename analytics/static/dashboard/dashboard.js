@@ -463,7 +463,7 @@ function setupControls() {
   document.getElementById("live").addEventListener("click", () => setRange("realtime"));
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest("input, select, textarea, dialog")) return;
+    if (event.target instanceof Element && event.target.closest("input, select, textarea, dialog")) return;
     const key = event.key.toLowerCase();
     if (key === "x") {
       compare.checked = !compare.checked;

@@ -12,14 +12,21 @@ async function draw(holder) {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF },
       credentials: "same-origin",
-      body: JSON.stringify({ site_id: site, date_range: "24h", metrics: ["visitors"], dimensions: ["time:hour"] }),
+      body: JSON.stringify({
+        site_id: site,
+        date_range: [holder.dataset.from, holder.dataset.to],
+        metrics: ["visitors", "visits"],
+        dimensions: ["time:hour"],
+      }),
     });
     if (!response.ok) return;
-    const values = (await response.json()).results.map((r) => r.metrics[0]);
+    // Yesterday and today by hour; the 24 hours up to the current one (visits counted in the hour they start).
+    const hours = (await response.json()).results.filter((r) => r.dimensions[0] <= holder.dataset.now);
+    const values = hours.slice(-24).map((r) => r.metrics[0]);
     sparkline(holder, values);
-    const total = values.reduce((a, b) => a + b, 0);
+    const visits = hours.slice(-24).reduce((sum, r) => sum + r.metrics[1], 0); // visits add up; visitors do not
     const count = list.querySelector(`[data-count="${CSS.escape(site)}"]`);
-    count.textContent = `${number.format(total)} visitors in 24 h`;
+    count.textContent = `${number.format(visits)} visits in 24 h`;
   } catch {
     // the list stays usable without its sparklines
   }

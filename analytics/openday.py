@@ -1,0 +1,103 @@
+"""The open day's rows, computed in a worker process.
+
+Days not rolled up yet are answered from raw events with the rollup's own code; on a busy site that is tens
+of thousands of events and half a second of pure Python. Run in the server's process it would hold the
+interpreter (and with it ingest and every other request) for that long, so it runs in worker processes
+(two, so that a filter's rows need not wait for a refresh of the unfiltered ones) which read the events from
+the database themselves (SQLite: the file; WAL lets them read while the server writes) and keep them, topping
+them up with what came since.
+"""
+
+from __future__ import annotations
+
+import atexit
+import bisect
+import concurrent.futures
+import multiprocessing
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from analytics import rollup
+from analytics.events import COLUMNS, Event
+
+REREAD_S = 300.0  # every 5 minutes all events are read again (cheap insurance against anything missed)
+OVERLAP_MS = 60_000  # events may be committed a little out of order: the last minute is always read again
+WORKERS = 2  # a filter's rows need not wait for a refresh of the unfiltered ones
+
+_cache: dict[tuple[str, int, int, int], tuple[float, list[Event]]] = {}
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def read_events(path: str, site_id: int, start: int, end: int) -> list[Event]:
+    sql = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
+    db = sqlite3.connect(path, timeout=5.0)
+    try:
+        return [Event(*r) for r in db.execute(sql, (site_id, start, end))]
+    finally:
+        db.close()
+
+
+def events(path: str, site_id: int, start: int, end: int) -> list[Event]:
+    """The events of [start, end), read once and then topped up."""
+    key = (path, site_id, start, end)
+    cached = _cache.get(key)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > REREAD_S or not cached[1]:
+        found, built = read_events(path, site_id, start, end), now
+    else:
+        built, known = cached
+        cutoff = known[-1].ts - OVERLAP_MS
+        head = known[: bisect.bisect_left(known, cutoff, key=lambda e: e.ts)]
+        found = head + read_events(path, site_id, max(cutoff, start), end)
+    if len(_cache) > 50:
+        _cache.clear()
+    _cache[key] = (built, found)
+    return found
+
+
+def compute(
+    path: str,
+    site_id: int,
+    start: int,
+    end: int,
+    day: int,
+    tz: str,
+    only: tuple[str, str] | None,
+    page_goals: Sequence[str],
+) -> list[rollup.Row]:
+    """What the worker runs: the day's rows (unfiltered, or under one filter)."""
+    return rollup.rollup_day(events(path, site_id, start, end), date.fromordinal(day), ZoneInfo(tz), only, page_goals)
+
+
+def pool() -> concurrent.futures.ProcessPoolExecutor:
+    """The workers, started on first use (spawned: the server's threads are not copied into them)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
+def reset() -> None:
+    """Forgets a broken worker; the next use starts a new one."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+def ready() -> bool:
+    """Starts the workers (called at server start, so the first dashboard does not wait for them)."""
+    return True
+
+
+def warm_up() -> None:
+    for future in [pool().submit(ready) for _ in range(WORKERS)]:
+        future.add_done_callback(lambda f: f.exception())
