@@ -43,6 +43,9 @@ bench: $(STAMP)
 bench-query: $(STAMP)
 	$(BIN)/python bench/query.py
 
+bench-dashboard: $(STAMP) /usr/bin/chromium
+	$(BIN)/python bench/dashboard.py --keep bench/results/query
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 

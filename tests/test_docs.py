@@ -45,6 +45,10 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "apikey create",
         "apikey list",
         "apikey revoke",
+        "user add",
+        "user list",
+        "user password",
+        "user remove",
     ):
         assert f"analytics {command}" in README
     assert parser().prog == "analytics"
