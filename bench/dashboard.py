@@ -35,6 +35,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from analytics import accounts  # noqa: E402
 from analytics.store import SQLiteStore  # noqa: E402
+from tests.test_dashboard_browser import log_in  # noqa: E402
 from tests.test_server import start_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -96,11 +97,7 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
-            page.goto(f"{server.url}/login")
-            page.fill("#email", EMAIL)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{server.url}/")
+            log_in(page, server.url, EMAIL, PASSWORD)
             page.goto(f"{server.url}/sites/{domain}?range=30d")
             record("first paint just after the server started", ready(page, 0))
             for round_ in range(args.rounds):

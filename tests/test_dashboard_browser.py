@@ -155,6 +155,21 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+SETTLED = (  # a function, not a string: the page's CSP forbids eval
+    "() => document.querySelectorAll('.panel.loading').length === 0 && "
+    "(document.getElementById('overview')?.hidden || document.querySelectorAll('.tile .value').length === 6)"
+)
+
+
+def log_in(page: Page, base_url: str, email: str = EMAIL, password: str = PASSWORD) -> None:
+    """Through the login form, as a person would; ends on the list of sites."""
+    page.goto(f"{base_url}/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
 class Owner:
     """A browser context logged in as the owner, with listeners for CSP violations, dialogs and page errors."""
 
@@ -168,11 +183,7 @@ class Owner:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def login(self) -> None:
-        self.page.goto(f"{self.server.url}/login")
-        self.page.fill("#email", EMAIL)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url(f"{self.server.url}/")
+        log_in(self.page, self.server.url)
 
     def open(self, path: str) -> None:
         self.page.goto(f"{self.server.url}{path}")
@@ -180,10 +191,7 @@ class Owner:
 
     def settled(self) -> None:
         """Tiles drawn and no panel loading."""
-        self.page.wait_for_function(  # a function, not a string: the page's CSP forbids eval
-            "() => document.querySelectorAll('.panel.loading').length === 0 && "
-            "(document.getElementById('overview')?.hidden || document.querySelectorAll('.tile .value').length === 6)"
-        )
+        self.page.wait_for_function(SETTLED)
 
     def silent(self) -> None:
         assert self.page.evaluate("window.__violations") == []

@@ -17,14 +17,10 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.test_dashboard_browser import CHROMIUM, EMAIL, PASSWORD, SITE, populate  # noqa: E402
+from tests.test_dashboard_browser import CHROMIUM, SETTLED, SITE, log_in, populate  # noqa: E402
 from tests.test_server import start_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-SETTLED = (
-    "() => document.querySelectorAll('.panel.loading').length === 0 && "
-    "(document.getElementById('overview')?.hidden || document.querySelectorAll('.tile .value').length === 6)"
-)
 
 
 def main() -> None:
@@ -44,11 +40,7 @@ def main() -> None:
                 ):
                     context = browser.new_context(viewport=viewport, color_scheme=scheme, device_scale_factor=1)
                     page = context.new_page()
-                    page.goto(f"{server.url}/login")
-                    page.fill("#email", EMAIL)
-                    page.fill("#password", PASSWORD)
-                    page.click("button[type=submit]")
-                    page.wait_for_url(f"{server.url}/")
+                    log_in(page, server.url)
                     page.goto(f"{server.url}/sites/{SITE}?range=30d&compare=1")
                     page.wait_for_function(SETTLED)
                     page.wait_for_timeout(300)
