@@ -359,3 +359,41 @@ def test_a_shared_link_opens_logged_out_until_revoked(
     outsider.page.goto(link)
     assert "Link not available" in outsider.page.inner_text("h1")
     outsider.context.close()
+
+
+def test_a_custom_range_and_the_realtime_view(owner: Owner, stack: tuple[Server, str]) -> None:
+    owner.open(f"/sites/{SITE}")
+    owner.page.select_option("#range", "custom")
+    today = owner.page.get_attribute("#dash", "data-today")
+    first = (datetime.fromisoformat(today) - timedelta(days=9)).date().isoformat()  # type: ignore[arg-type]
+    last = (datetime.fromisoformat(today) - timedelta(days=3)).date().isoformat()  # type: ignore[arg-type]
+    owner.page.fill("#from", first)
+    owner.page.fill("#to", last)
+    owner.page.click("#apply")
+    owner.page.wait_for_url(re.compile(rf"range=custom&from={first}&to={last}"))
+    owner.settled()
+    expected = api(stack, date_range=[first, last], metrics=METRICS)["results"][0]["metrics"]
+    assert tiles(owner.page) == [shown(m, v) for m, v in zip(METRICS, expected, strict=True)]
+    points = api(stack, date_range=[first, last], metrics=["visitors"], dimensions=["time:day"])["results"]
+    assert len(points) == 7 and owner.page.get_attribute("#chart", "aria-label") == "Unique visitors by day"
+    owner.page.keyboard.press("r")
+    owner.page.wait_for_url(re.compile(r"range=realtime"))
+    owner.settled()
+    assert owner.page.is_hidden("#tiles") and owner.page.is_visible("#realtime-view")
+    server, key = stack
+    now = httpx.get(
+        f"{server.url}/api/v1/stats/realtime/visitors",
+        params={"site_id": SITE},
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()
+    owner.page.wait_for_function(f"() => document.getElementById('rt-count').textContent === '{now:,}'")
+    for _ in range(3):  # a visit may leave the 5-minute window between the page's question and ours: ask again
+        shown_sources = [name for name, _ in panel_rows(owner.page, "sources")]
+        sources = api(stack, date_range="realtime", metrics=["visitors"], dimensions=["visit:source"])["results"]
+        if shown_sources == [r["dimensions"][0] or "Direct / none" for r in sources[:9]]:
+            break
+        owner.page.reload()
+        owner.settled()
+    else:
+        raise AssertionError(f"the realtime sources {shown_sources} are not the API's {sources}")
+    owner.silent()
