@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,9 +141,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, st
     assert created.returncode == 0
     server = start_server(workdir, env)
     send_payloads(server)
-    yield server, created.stdout.strip()
+    stack = (server, created.stdout.strip())
+    deadline = time.monotonic() + 60
+    while PAYLOADS["event"] not in [r["dimensions"][0] for r in goals_today(stack)]:
+        assert time.monotonic() < deadline, "the payload events never showed"
+        time.sleep(0.5)
+    yield stack
     server.process.terminate()
     server.process.wait(timeout=30)
+
+
+def goals_today(stack: tuple[Server, str]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = api(stack, date_range="day", metrics=["visitors"], dimensions=["event:goal"])[
+        "results"
+    ]
+    return results
 
 
 @pytest.fixture(scope="module")
