@@ -298,3 +298,14 @@ async def test_the_dashboard_lists_goals_and_property_keys(site: Harness) -> Non
     assert 'data-goals="[&#34;Visit /thanks/*&#34;]"' in page.text
     assert '<button data-dim="event:props:plan">plan</button>' in page.text
     assert "&lt;b&gt;size" in page.text and "<b>size" not in page.text  # a visitor's key, escaped
+
+
+async def test_regions_and_cities_tabs_only_when_recorded(site: Harness, config: Config, clock: Clock) -> None:
+    await login(site.client)
+    page = (await site.client.get("/sites/example.com")).text
+    assert 'data-dim="visit:country"' in page and 'data-dim="visit:city"' not in page  # off by default
+    geo = config.replace("geoip", cities=True)
+    async with start(geo, clock) as h:  # the same database: the site and the account exist
+        await login(h.client)
+        page = (await h.client.get("/sites/example.com")).text
+        assert 'data-dim="visit:city"' in page and 'data-dim="visit:region"' not in page

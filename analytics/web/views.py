@@ -54,9 +54,16 @@ class Viewer:
 
 class Pages:
     def __init__(
-        self, store: Store, sessions: Sessions, clock: Callable[[], datetime], tracker: TrackerScript, base_url: str
+        self,
+        store: Store,
+        sessions: Sessions,
+        clock: Callable[[], datetime],
+        tracker: TrackerScript,
+        base_url: str,
+        places: tuple[bool, bool] = (False, False),
     ) -> None:
         self.store, self.sessions, self.clock, self.tracker, self.base_url = store, sessions, clock, tracker, base_url
+        self.regions, self.cities = places  # recorded only when geoip.regions / geoip.cities are on
         folder = str(resources.files("analytics") / "templates")
         self.env = Environment(
             loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True), auto_reload=False
@@ -198,6 +205,8 @@ class Pages:
             shared=viewer.link is not None,
             goals=[g.label for g in await self.store.list_goals(site.id)],
             properties=await self.store.property_keys(site.id, self._now_ms() - 2 * 86_400_000),
+            regions=self.regions,
+            cities=self.cities,
         )
 
     # Shared links
