@@ -509,7 +509,9 @@ async function refreshCurrent() {
     if (!response.ok) return;
     const count = await response.json();
     document.getElementById("current").textContent = number.format(count);
+    document.getElementById("current-label").textContent = count === 1 ? "current visitor" : "current visitors";
     document.getElementById("rt-count").textContent = number.format(count);
+    document.getElementById("rt-label").textContent = count === 1 ? "visitor" : "visitors";
   } catch {
     // offline for a moment: the next refresh tries again
   }
@@ -527,6 +529,7 @@ function render() {
   document.getElementById("compare").checked = state.compare;
   document.getElementById("overview").hidden = realtime;
   document.getElementById("realtime-view").hidden = !realtime;
+  document.getElementById("compare-toggle").hidden = realtime;
   drawChips();
   clearInterval(realtimeTimer);
   const drawing = [];
