@@ -5,8 +5,10 @@ Both run under one lease in the store, so that any number of workers (and cron) 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from analytics import privacy, rollup
@@ -52,7 +54,8 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
             continue
         start, end = rollup.day_bounds(day, tz)
         events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        rows = rollup.rollup_day(events, day, tz, page_goals=site.page_goals)
+        # In a thread: seconds of Python on a busy day, during which the server's loop must keep taking events.
+        rows = await asyncio.to_thread(partial(rollup.rollup_day, page_goals=site.page_goals), events, day, tz)
         first_of_month = day.replace(day=1)
         last_of_month = (first_of_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         hours = (rollup.local_hour(start, tz), rollup.local_hour(end, tz))
