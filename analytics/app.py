@@ -146,7 +146,11 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
             writer.start()
             if store.reader_path() is not None:
                 openday.warm_up()  # the open-day workers start now, not on the first dashboard view
-            tasks = [asyncio.create_task(_upkeep_loop(services, clock), name="upkeep")]
+            # Today's figures of the sites known now are computed at once: after a restart, the first dashboard
+            # shows them (seconds old, refreshed like any cached figures) instead of waiting for them.
+            prepare = stats.prepare(await store.list_sites(), now)
+            tasks = [asyncio.create_task(prepare, name="prepare")]
+            tasks.append(asyncio.create_task(_upkeep_loop(services, clock), name="upkeep"))
             if config.jobs.interval_minutes:
                 tasks.append(asyncio.create_task(_jobs_loop(services, clock), name="jobs"))
             try:
