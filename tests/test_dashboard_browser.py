@@ -410,3 +410,65 @@ def test_a_custom_range_and_the_realtime_view(owner: Owner, stack: tuple[Server,
     else:
         raise AssertionError(f"the realtime sources {shown_sources} are not the API's {sources}")
     owner.silent()
+
+
+UNNAMED = """() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
+  .filter((e) => e.type !== 'hidden' && e.getClientRects().length > 0)
+  .filter((e) => !((e.getAttribute('aria-label') || '').trim() || (e.labels && e.labels.length)
+    || (e.textContent || '').trim() || e.getAttribute('title') || e.querySelector('img[alt]:not([alt=""])')))
+  .map((e) => e.outerHTML.slice(0, 100))"""
+
+# (text, background) pairs of the palette, each used for text somewhere in the dashboard.
+PAIRS = [
+    ("--text", "--card"),
+    ("--text", "--bg"),
+    ("--muted", "--card"),
+    ("--muted", "--bg"),
+    ("--accent", "--card"),
+    ("--up", "--card"),
+    ("--down", "--card"),
+    ("--text", "--bar"),
+]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour.strip().lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, bl = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * bl
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_controls_are_named_focus_is_visible_and_text_is_legible(
+    stack: tuple[Server, str], browser: Browser, scheme: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    owner = Owner(stack[0], context)
+    owner.login()
+    for path in ("/", f"/sites/{SITE}", f"/sites/{SITE}/settings"):
+        owner.page.goto(f"{owner.server.url}{path}")
+        if path.endswith(SITE):
+            owner.settled()
+        assert owner.page.evaluate(UNNAMED) == [], path  # every control has an accessible name
+    owner.open(f"/sites/{SITE}")
+    for _ in range(6):  # the keyboard reaches the controls, and the focused one is outlined
+        owner.page.keyboard.press("Tab")
+        style = owner.page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; }"
+        )
+        assert style[0] != "none" and style[1] != "0px", style
+    colours = owner.page.evaluate(
+        "(names) => names.map((n) => getComputedStyle(document.documentElement).getPropertyValue(n))",
+        sorted({name for pair in PAIRS for name in pair}),
+    )
+    palette = dict(zip(sorted({name for pair in PAIRS for name in pair}), colours, strict=True))
+    for text, background in PAIRS:
+        ratio = contrast(palette[text], palette[background])
+        assert ratio >= 4.5, f"{scheme}: {text} on {background} is {ratio:.2f}:1"
+    owner.silent()
+    context.close()
