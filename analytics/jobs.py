@@ -114,11 +114,12 @@ class PurgeReport:
     salts: int
     aggregate_rows: int
     unused_values: int
+    sessions: int = 0
 
     def __str__(self) -> str:
         return (
-            f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows "
-            f"and {self.unused_values} unused dimension values"
+            f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows, "
+            f"{self.unused_values} unused dimension values and {self.sessions} expired dashboard sessions"
         )
 
 
@@ -158,4 +159,5 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
     salts = await store.delete_salts_before(privacy.expired_before(now))
     # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
     unused = await store.delete_unused_values() if expired else 0
-    return PurgeReport(raw, salts, rows, unused)
+    sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
+    return PurgeReport(raw, salts, rows, unused, sessions)

@@ -14,6 +14,7 @@ import pytest
 from analytics import accounts
 from analytics.cli import main
 from analytics.config import Config
+from analytics.jobs import purge
 from tests.conftest import Clock, Harness, pageview, start
 
 PASSWORD = "correct horse battery"
@@ -181,12 +182,13 @@ async def test_goals_and_api_keys_from_the_settings(site: Harness) -> None:
     key = re.search(r"<code>(ak_[A-Za-z0-9_-]+)</code>", created.text)
     assert created.status_code == 200 and key and "shown only once" in created.text
     body = {"site_id": "example.com", "metrics": ["visitors"], "date_range": "day"}
-    outside = httpx.AsyncClient(transport=site.client._transport, base_url="http://analytics.test")
     bearer = {"Authorization": f"Bearer {key.group(1)}"}
-    assert (await outside.post("/api/v2/query", json=body, headers=bearer)).status_code == 200
-    key_id = (await site.store.list_api_keys())[0].id
-    assert (await site.client.post(f"{base}/key-revoke", data={"csrf": token, "id": str(key_id)})).status_code == 303
-    assert (await outside.post("/api/v2/query", json=body, headers=bearer)).status_code == 401
+    async with httpx.AsyncClient(transport=site.client._transport, base_url="http://analytics.test") as outside:
+        assert (await outside.post("/api/v2/query", json=body, headers=bearer)).status_code == 200
+        key_id = (await site.store.list_api_keys())[0].id
+        revoked = await site.client.post(f"{base}/key-revoke", data={"csrf": token, "id": str(key_id)})
+        assert revoked.status_code == 303
+        assert (await outside.post("/api/v2/query", json=body, headers=bearer)).status_code == 401
 
 
 @pytest.fixture
@@ -309,3 +311,15 @@ async def test_regions_and_cities_tabs_only_when_recorded(site: Harness, config:
         await login(h.client)
         page = (await h.client.get("/sites/example.com")).text
         assert 'data-dim="visit:city"' in page and 'data-dim="visit:region"' not in page
+
+
+async def test_the_purge_deletes_expired_sessions(site: Harness) -> None:
+    await login(site.client)
+    async with httpx.AsyncClient(transport=site.client._transport, base_url="http://analytics.test") as other:
+        await login(other)
+    assert len(await site.rows("SELECT * FROM sessions")) == 2
+    report = await purge(site.store, datetime(2026, 3, 20, tzinfo=UTC), 48, 25)  # 6 days later: still valid
+    assert report.sessions == 0 and len(await site.rows("SELECT * FROM sessions")) == 2
+    report = await purge(site.store, datetime(2026, 4, 30, tzinfo=UTC), 48, 25)  # past the 14 days
+    assert report.sessions == 2 and await site.rows("SELECT * FROM sessions") == []
+    assert "2 expired dashboard sessions" in str(report)
