@@ -3,7 +3,7 @@
 Passwords are hashed with scrypt (memory-hard, in Python's standard library: no extra dependency) at OWASP's
 recommended cost (N = 2^17, r = 8, p = 1: 128 MiB and a few hundred milliseconds per attempt), with the
 parameters stored in the hash so they can be raised later. Session cookies, shared links and CSRF tokens are
-random tokens; only their SHA-256 is stored, as for API keys.
+random tokens; only their SHA-256 is stored (apikeys.digest, as for API keys).
 """
 
 from __future__ import annotations
@@ -106,10 +106,6 @@ def dummy_hash() -> str:
 
 def new_token(bits: int = 256) -> str:
     return secrets.token_urlsafe(bits // 8)
-
-
-def digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 class Throttle:

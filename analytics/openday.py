@@ -14,7 +14,6 @@ import atexit
 import bisect
 import concurrent.futures
 import multiprocessing
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -22,7 +21,8 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from analytics import rollup
-from analytics.events import COLUMNS, Event
+from analytics.events import Event
+from analytics.store.sqlite import read_events
 
 REREAD_S = 300.0  # every 5 minutes all events are read again (cheap insurance against anything missed)
 OVERLAP_MS = 60_000  # events may be committed a little out of order: the last minute is always read again
@@ -31,15 +31,6 @@ WORKERS = 2  # a filter's rows need not wait for a refresh of the unfiltered one
 _cache: dict[tuple[str, int, int, int], tuple[float, list[Event]]] = {}
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
 _lock = threading.Lock()
-
-
-def read_events(path: str, site_id: int, start: int, end: int) -> list[Event]:
-    sql = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
-    db = sqlite3.connect(path, timeout=5.0)
-    try:
-        return [Event(*r) for r in db.execute(sql, (site_id, start, end))]
-    finally:
-        db.close()
 
 
 def events(path: str, site_id: int, start: int, end: int) -> list[Event]:

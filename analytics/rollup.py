@@ -226,18 +226,11 @@ def rollup_window(
     for visit in visits:
         first = events[visit.first]
         own = [events[i] for i in visit.events if events[i].name != ENGAGEMENT]
-        if single is not None and not _matches(single, visit, first, own, events, goals):
+        if single is not None and not _has(single, visit, first, own, events, goals):
             continue  # under one filter, a visit without its value adds nothing: skip the work
+        visit_items = _visit_items(visit, first, events)
         who, pageviews, bounce, seconds = visit.visitor, visit.pageviews, int(visit.bounce), visit.duration_s
         all_events = pageviews + sum(1 for e in own if e.name != PAGEVIEW)  # Plausible's `events`: all of them
-        entry = entry_page_or_first(visit, events)
-        visit_items = [
-            ("visit:entry_page", entry),
-            ("visit:exit_page", visit.exit_page or entry),
-            ("visit:browser_version", _versioned(first.browser, first.browser_version)),
-            ("visit:os_version", _versioned(first.os, first.os_version)),
-            *((dimension, getattr(first, name)) for dimension, name in VISIT_FIELDS.items()),
-        ]
         per_event = [_event_keys(e, goals) for e in own]
         matched: dict[tuple[str, str], list[int]] = {}  # event-level key -> [pageviews, events] of the visit
         for event, keys in zip(own, per_event, strict=True):
@@ -296,20 +289,27 @@ def rollup_window(
     return rows
 
 
-def _matches(
+def _visit_items(visit: Visit, first: Event, events: Sequence[Event]) -> list[tuple[str, str]]:
+    """The visit's value of every visit-level dimension (its first event's, and its entry and exit pages)."""
+    entry = entry_page_or_first(visit, events)
+    return [
+        ("visit:entry_page", entry),
+        ("visit:exit_page", visit.exit_page or entry),
+        ("visit:browser_version", _versioned(first.browser, first.browser_version)),
+        ("visit:os_version", _versioned(first.os, first.os_version)),
+        *((dimension, getattr(first, name)) for dimension, name in VISIT_FIELDS.items()),
+    ]
+
+
+def _has(
     wanted: Filter, visit: Visit, first: Event, own: list[Event], events: Sequence[Event], goals: PageGoals | None
 ) -> bool:
-    """Whether the visit has the filter's value (the same test as the loop's, on that one dimension)."""
-    dimension, value = wanted
-    if dimension in VISIT_FIELDS:
-        return bool(getattr(first, VISIT_FIELDS[dimension]) == value)
-    if dimension in ("visit:entry_page", "visit:exit_page"):
-        entry = entry_page_or_first(visit, events)
-        return (entry if dimension == "visit:entry_page" else visit.exit_page or entry) == value
-    if dimension == "visit:browser_version":
-        return _versioned(first.browser, first.browser_version) == value
-    if dimension == "visit:os_version":
-        return _versioned(first.os, first.os_version) == value
+    """Whether the visit has the filter's value; a value of its first event is one attribute away."""
+    field = VISIT_FIELDS.get(wanted[0])
+    if field is not None:
+        return bool(getattr(first, field) == wanted[1])
+    if wanted[0].startswith("visit:"):
+        return wanted in _visit_items(visit, first, events)
     return any(wanted in _event_keys(e, goals) for e in own)
 
 

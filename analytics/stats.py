@@ -75,7 +75,8 @@ class OpenDays:
 
     Rows younger than `max_age` seconds are served as they are. Older ones, up to `stale_for` seconds, are
     served while fresh ones are computed in the background (the next question gets those). Concurrent questions
-    about the same day share one computation, which runs in a thread so that ingest keeps flowing."""
+    about the same day share one computation, which runs in a worker process (analytics/openday.py; in a thread
+    for a store whose file workers cannot read) so that ingest keeps flowing."""
 
     def __init__(self, max_age: float = 10.0, stale_for: float = 0.0) -> None:
         self.max_age = max_age

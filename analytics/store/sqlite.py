@@ -36,6 +36,19 @@ MAX_PARAMETERS = 32_766
 ROWS_PER_STATEMENT = MAX_PARAMETERS // len(COLUMNS)
 
 
+EVENTS_BETWEEN = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
+
+
+def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
+    """`events_between` without the store, for worker processes (analytics/openday.py): a connection of their
+    own to the file (WAL lets them read while the server writes)."""
+    db = sqlite3.connect(path, timeout=5.0)
+    try:
+        return [Event(*r) for r in db.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms))]
+    finally:
+        db.close()
+
+
 @lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
     one = f"({SQLITE.params(len(COLUMNS))})"
@@ -251,9 +264,8 @@ class SQLiteStore(AccountsMixin):
             raise StoreError(f"writing {len(events)} events failed: {exc}") from None
 
     async def events_between(self, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
-        sql = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
         try:
-            async with self.admin.execute(sql, (site_id, start_ms, end_ms)) as cur:
+            async with self.admin.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms)) as cur:
                 return [Event(*r) for r in await cur.fetchall()]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read events: {exc}") from None

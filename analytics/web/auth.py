@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from analytics import accounts, privacy
+from analytics import accounts, apikeys, privacy
 from analytics.accounts import Throttle, User
 from analytics.privacy import Network
 from analytics.store.base import Store
@@ -50,7 +50,7 @@ class Sessions:
         token = request.cookies.get(COOKIE)
         if not token or len(token) > 100:
             return None
-        return await self.store.find_session(accounts.digest(token), self._now_ms())
+        return await self.store.find_session(apikeys.digest(token), self._now_ms())
 
     def client_key(self, request: Request) -> str:
         """The address throttled logins are counted under (held in memory for the throttle window only)."""
@@ -73,7 +73,7 @@ class Sessions:
         self.throttle.succeed(keys[0])
         token, csrf = accounts.new_token(), accounts.new_token()
         now = self._now_ms()
-        await self.store.add_session(accounts.digest(token), found[0].id, csrf, now, now + SESSION_DAYS * DAY_MS)
+        await self.store.add_session(apikeys.digest(token), found[0].id, csrf, now, now + SESSION_DAYS * DAY_MS)
         return token, csrf
 
     def set_cookie(self, response: Response, request: Request, token: str) -> None:
@@ -90,7 +90,7 @@ class Sessions:
     async def logout(self, request: Request, response: Response) -> None:
         token = request.cookies.get(COOKIE)
         if token:
-            await self.store.delete_session(accounts.digest(token))
+            await self.store.delete_session(apikeys.digest(token))
         response.delete_cookie(COOKIE, path="/", httponly=True, secure=self.secure(request), samesite="strict")
 
 

@@ -154,7 +154,7 @@ class SettingsPages:
         await self.store.add_shared_link(
             site,
             name,
-            accounts.digest(token),
+            apikeys.digest(token),
             password_hash,
             expires_ms,
             form.get("embeddable") == "1",
@@ -184,7 +184,6 @@ class SettingsPages:
             return self.pages._to_login(request)
         form = await read_form(request)
         user = viewer.user
-        sites = [s for s in await self.store.list_sites() if user.allows(s.id)]
         error = ""
         if not same(str(form.get("csrf", "")), viewer.csrf):
             error = "The form expired: reload the page and try again."
@@ -199,13 +198,4 @@ class SettingsPages:
                 return RedirectResponse(f"/sites/{quote(site.domain)}/settings?saved=added", status_code=303)
             except (ValueError, Conflict) as exc:
                 error = str(exc)
-        return self.pages.render(
-            request,
-            "sites.html",
-            400,
-            viewer=viewer,
-            sites=sites,
-            admin=user.admin,
-            error=error,
-            hours=self.pages._last_hours(sites),
-        )
+        return await self.pages.sites_page(request, user, viewer, error)

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from analytics import accounts
+from analytics import accounts, apikeys
 from analytics.accounts import SharedLink, User
 from analytics.sites import Site
 from analytics.store.base import Store
@@ -163,10 +163,20 @@ class Pages:
         viewer = await self._viewer(request)
         if viewer is None or viewer.user is None:
             return self._to_login(request)
-        user = viewer.user
+        return await self.sites_page(request, viewer.user, viewer)
+
+    async def sites_page(self, request: Request, user: User, viewer: Viewer, error: str = "") -> HTMLResponse:
+        """The list of the user's sites (with the error of a failed "add a site", 400)."""
         sites = [s for s in await self.store.list_sites() if user.allows(s.id)]
         return self.render(
-            request, "sites.html", viewer=viewer, sites=sites, admin=user.admin, hours=self._last_hours(sites)
+            request,
+            "sites.html",
+            400 if error else 200,
+            viewer=viewer,
+            sites=sites,
+            admin=user.admin,
+            hours=self._last_hours(sites),
+            error=error,
         )
 
     def _last_hours(self, sites: list[Site]) -> dict[str, tuple[str, str, str]]:
@@ -214,7 +224,7 @@ class Pages:
     async def _link(self, token: str) -> tuple[SharedLink, Site] | None:
         if not token or len(token) > 100:
             return None
-        link = await self.store.find_shared_link(accounts.digest(token))
+        link = await self.store.find_shared_link(apikeys.digest(token))
         if link is None or not link.usable(self._now_ms()):
             return None
         site = next((s for s in await self.store.list_sites() if s.id == link.site_id), None)
