@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -20,6 +21,10 @@ MAX_PROPS = 30
 MAX_PROP_KEY = 300
 MAX_PROP_VALUE = 2000
 FORBIDDEN_SCHEMES = frozenset({"data", "javascript", "vbscript"})
+# A lone UTF-16 surrogate ("\\udfff" in JSON) cannot be encoded as UTF-8, so no database can store it, and a NUL
+# is refused by PostgreSQL and cut short by many SQLite tools: both are refused here, field by field, rather
+# than failing at the insert (where one such event used to fail every event committed with it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 ENGAGEMENT = "engagement"
 PAGEVIEW = "pageview"
 
@@ -207,7 +212,15 @@ def _text(data: Found, field: str, limit: int, required: bool = False) -> str:
         raise _Invalid(key, "must be a string")
     if len(value) > limit:
         raise _Invalid(key, f"is {len(value)} characters long; the limit is {limit}", 413)
-    return value
+    return _storable(key, value)
+
+
+def _storable(field: str, text: str) -> str:
+    found = _UNSTORABLE.search(text)
+    if found is not None:
+        what = "a NUL character" if found.group() == "\x00" else f"a lone surrogate (U+{ord(found.group()):04X})"
+        raise _Invalid(field, f"contains {what} at position {found.start()}; send valid UTF-8 text")
+    return text
 
 
 def _url(field: str, text: str) -> Url:
@@ -266,10 +279,12 @@ def _props(field: str, value: Any) -> tuple[tuple[str, str], ...]:
         if not key:
             raise _Invalid(field, "keys must not be blank")
         if len(key) > MAX_PROP_KEY:
-            raise _Invalid(field, f"key {key[:40]!r}... is longer than {MAX_PROP_KEY} characters", 413)
+            raise _Invalid(field, f"key {key[:40]!a}... is longer than {MAX_PROP_KEY} characters", 413)
+        _storable(f"{field} key {key[:40]!a}", key)
         text = _scalar(f"{field}.{key}", raw)
         if len(text) > MAX_PROP_VALUE:
             raise _Invalid(f"{field}.{key}", f"is longer than {MAX_PROP_VALUE} characters", 413)
+        _storable(f"{field}.{key}", text)
         if text:
             props.append((key, text))
     return tuple(sorted(props))

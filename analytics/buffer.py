@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from analytics.errors import Unavailable
+from analytics.errors import InvalidData, Unavailable
 from analytics.events import Event
+from analytics.metrics import Histogram
 
 log = logging.getLogger("analytics.buffer")
 
@@ -35,6 +37,9 @@ class BatchWriter:
         self._task: asyncio.Task[None] | None = None
         self.committed = 0
         self.failed = 0
+        self.rejected = 0
+        self.batch_seconds = Histogram()
+        self._outage = Outage()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-writer")
@@ -97,21 +102,81 @@ class BatchWriter:
         return taken
 
     async def _commit(self, taken: list[tuple[list[Event], asyncio.Future[None]]]) -> None:
+        self._in_flight = sum(len(events) for events, _ in taken)
+        started = time.perf_counter()
+        try:
+            await self._store(taken)
+        finally:
+            self._in_flight = 0
+            self.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _store(self, taken: list[tuple[list[Event], asyncio.Future[None]]]) -> None:
+        """Commits the requests' events together; when the store refuses a row as it is, the requests are split in
+        halves and retried, so that only the request holding that row fails (log2 of the batch extra commits)."""
         batch = [event for events, _ in taken for event in events]
-        self._in_flight = len(batch)
         try:
             await self._insert(batch)
+        except InvalidData as exc:
+            if len(taken) > 1:
+                half = len(taken) // 2
+                await self._store(taken[:half])
+                await self._store(taken[half:])
+                return
+            self.rejected += len(batch)
+            log.warning("a request's events were refused by the database (the request got 400): %s", exc)
+            _fail(taken, exc)
         except Exception as exc:  # noqa: BLE001 -- the writer must outlive any failure of one batch
             self.failed += len(batch)
-            log.error("%d events were not stored (their requests got 503 and can be retried): %s", len(batch), exc)
-            error = Unavailable(f"the database is not accepting writes: {exc}")
-            for _, future in taken:
-                if not future.done():
-                    future.set_exception(error)
+            self._outage.failed(len(batch), exc)
+            _fail(taken, Unavailable(f"the database is not accepting writes: {exc}"))
         else:
             self.committed += len(batch)
+            self._outage.recovered()
             for _, future in taken:
                 if not future.done():
                     future.set_result(None)
-        finally:
-            self._in_flight = 0
+
+
+def _fail(taken: list[tuple[list[Event], asyncio.Future[None]]], error: Exception) -> None:
+    for _, future in taken:
+        if not future.done():
+            future.set_exception(error)
+
+
+class Outage:
+    """Logs a store outage once when it starts, then a summary at most every `every` seconds, and once more when
+    writes succeed again: an outage under load fails hundreds of batches a second, one ERROR line each was noise
+    that buried the cause."""
+
+    def __init__(self, every: float = 10.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.monotonic = every, monotonic
+        self.since: float | None = None
+        self.lost = self.unlogged = 0
+        self.logged_at = 0.0
+
+    def failed(self, events: int, exc: BaseException) -> None:
+        now = self.monotonic()
+        self.lost += events
+        if self.since is None:
+            self.since, self.logged_at = now, now
+            log.error("%d events were not stored (their requests got 503 and can be retried): %s", events, exc)
+            return
+        self.unlogged += events
+        if now - self.logged_at >= self.every:
+            log.error(
+                "the database still refuses writes: %d more events got 503 in the last %.0f s (%s)",
+                self.unlogged,
+                now - self.logged_at,
+                exc,
+            )
+            self.logged_at, self.unlogged = now, 0
+
+    def recovered(self) -> None:
+        if self.since is None:
+            return
+        log.warning(
+            "the database accepts writes again after %.1f s; %d events got 503 meanwhile",
+            self.monotonic() - self.since,
+            self.lost,
+        )
+        self.since, self.lost, self.unlogged = None, 0, 0

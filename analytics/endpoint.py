@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from analytics import privacy
 from analytics.beacon import Beacon, Rejection, from_query, parse
-from analytics.errors import StoreError, Unavailable
+from analytics.errors import InvalidData, StoreError, Unavailable
 from analytics.events import Event
 from analytics.ingest import Client, Drop, signal_drop
 from analytics.privacy import Network
@@ -141,6 +141,8 @@ class IngestEndpoint:
             await send(_ACCEPTED_BODY)
         elif isinstance(outcome, Drop):
             await _reply(send, 202, None, [(b"x-analytics-dropped", outcome.value.encode())])
+        elif isinstance(outcome, Rejection):
+            await _reject(send, outcome)
         else:
             await _reply(send, 503, {"error": f"{outcome}; retry later"}, [(b"retry-after", self.retry_after)])
 
@@ -153,6 +155,9 @@ class IngestEndpoint:
             await _reject(send, beacon)
             return
         outcome = await self._ingest(beacon, self._client(scope, headers))
+        if isinstance(outcome, Rejection):
+            await _reject(send, outcome)
+            return
         if outcome is not None and not isinstance(outcome, Drop):  # (a Drop is a str too)
             await _reply(send, 503, {"error": f"{outcome}; retry later"}, [(b"retry-after", self.retry_after)])
             return
@@ -165,8 +170,9 @@ class IngestEndpoint:
         address = privacy.client_ip(peer[0] if peer else None, headers.forwarded, self.trusted)
         return Client(address, headers.user_agent, headers.gpc, headers.dnt)
 
-    async def _ingest(self, beacon: Beacon, client: Client) -> Drop | str | None:
-        """None once the events are committed; a Drop; or why the store cannot take them now (a 503)."""
+    async def _ingest(self, beacon: Beacon, client: Client) -> Drop | Rejection | str | None:
+        """None once the events are committed; a Drop; a Rejection (a 4xx); or why the store cannot take them now
+        (a 503)."""
         try:
             result = await self._events(beacon, client)
         except StoreError as exc:
@@ -178,6 +184,8 @@ class IngestEndpoint:
             await self.services.writer.submit(result)
         except Unavailable as exc:
             return str(exc)
+        except InvalidData as exc:  # the batch writer committed the other requests' events without these
+            return Rejection(400, "body", f"{exc}; send text as valid UTF-8 and numbers within range")
         return None
 
     async def _read(self, receive: Receive) -> bytes | None:

@@ -23,3 +23,7 @@ class Conflict(AnalyticsError):
 
 class Unavailable(AnalyticsError):
     """Ingest cannot take the event now (queue full, store failing, shutting down); the client should retry."""
+
+
+class InvalidData(AnalyticsError):
+    """The store refused rows as they are (a value it cannot hold); the other rows of the same batch may be fine."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from analytics.buffer import BatchWriter
-from analytics.errors import StoreError, Unavailable
+from analytics.errors import InvalidData, StoreError, Unavailable
 from analytics.events import Event
 from tests.test_store_sqlite import event
 
@@ -101,3 +101,49 @@ async def test_close_flushes_everything_and_refuses_new_events() -> None:
     assert all(f.done() and f.exception() is None for f in futures)
     with pytest.raises(Unavailable, match="shutting down"):
         writer.submit([event()])
+
+
+class PickyStore(Recorder):
+    """Refuses any batch holding an event whose path is `/bad`, as SQLite refuses text it cannot encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def __call__(self, events: Sequence[Event]) -> None:
+        self.attempts += 1
+        if any(e.pathname == "/bad" for e in events):
+            raise InvalidData("an event could not be stored as it is")
+        await super().__call__(events)
+
+
+async def test_a_row_the_store_refuses_fails_only_its_own_request() -> None:
+    store = PickyStore()
+    writer = BatchWriter(store, max_events=1000, interval=0.01, queue_max=10_000)
+    writer.start()
+    honest = [writer.submit([event(ts=i)]) for i in range(40)]
+    poisoned = writer.submit([event(ts=99, pathname="/bad")])
+    honest += [writer.submit([event(ts=100 + i)]) for i in range(40)]
+    results = await asyncio.gather(*honest, poisoned, return_exceptions=True)
+    assert results[:-1] == [None] * 80
+    assert isinstance(results[-1], InvalidData)
+    assert sorted(e.ts for b in store.batches for e in b) == [*range(40), *range(100, 140)]
+    assert (writer.committed, writer.rejected, writer.failed) == (80, 1, 0)
+    assert store.attempts <= 2 * 7 + 1  # halves down to the one request: about 2 log2(81) commits
+    await writer.close()
+
+
+async def test_an_outage_is_logged_once_then_summarised_then_its_end(caplog: pytest.LogCaptureFixture) -> None:
+    store = Recorder()
+    writer = BatchWriter(store, max_events=1, interval=0.0, queue_max=1000)
+    writer.start()
+    store.fail = True
+    for _ in range(50):
+        with pytest.raises(Unavailable):
+            await writer.submit([event()])
+    store.fail = False
+    await writer.submit([event()])
+    await writer.close()
+    errors = [r for r in caplog.records if r.name == "analytics.buffer" and r.levelname == "ERROR"]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert any("accepts writes again" in r.getMessage() and "50 events" in r.getMessage() for r in caplog.records)

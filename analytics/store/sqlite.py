@@ -22,7 +22,7 @@ from typing import Any
 import aiosqlite
 
 from analytics.apikeys import ApiKey
-from analytics.errors import Conflict, NotFound, StoreError
+from analytics.errors import Conflict, InvalidData, NotFound, StoreError
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
@@ -260,6 +260,10 @@ class SQLiteStore(AccountsMixin):
                 return
             async with _transaction(self._writer):
                 await self._writer.executemany(_insert_sql(1), events)
+        except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, ValueError, OverflowError) as exc:
+            # A value SQLite cannot hold (text that is not UTF-8, an integer beyond 64 bits): these rows, not the
+            # database, are at fault, so the batch writer retries the other requests' events without them.
+            raise InvalidData(f"an event could not be stored as it is: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from None
 
