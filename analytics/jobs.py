@@ -6,9 +6,9 @@ Both run under one lease in the store, so that any number of workers (and cron) 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from analytics import privacy, rollup
@@ -45,26 +45,14 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
     first_ts = await store.first_event_ts(site.id)
     if first_ts is None:
         return RollupReport(site.domain, [], 0, 0)
-    tz = ZoneInfo(site.timezone)
     done = set() if again else await store.rolled_up_days(site.id)
     report = RollupReport(site.domain, [], 0, 0)
     now_ms = int(now.timestamp() * 1000)
     for day in closed_days(site, first_ts, now):
         if rollup.day_number(day) in done:
             continue
-        start, end = rollup.day_bounds(day, tz)
-        events = await store.events_between(site.id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-        # In a thread: seconds of Python on a busy day, during which the server's loop must keep taking events.
-        rows = await asyncio.to_thread(partial(rollup.rollup_day, page_goals=site.page_goals), events, day, tz)
-        first_of_month = day.replace(day=1)
-        last_of_month = (first_of_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-        hours = (rollup.local_hour(start, tz), rollup.local_hour(end, tz))
-        month = (rollup.month_number(day), rollup.day_number(first_of_month), rollup.day_number(last_of_month))
-        await store.write_rollup(site.id, rollup.day_number(day), hours, month, rows, now_ms)
-        totals = next((r for r in rows if r.period == rollup.DAY and not r.dimension), None)
-        report = RollupReport(
-            site.domain, [*report.days, day], report.visits + (totals.visits if totals else 0), report.rows + len(rows)
-        )
+        visits, rows = await store.roll_up_day(site, day, now_ms)
+        report = RollupReport(site.domain, [*report.days, day], report.visits + visits, report.rows + rows)
     return report
 
 
@@ -73,8 +61,10 @@ def utc_now() -> datetime:
 
 
 LEASE = "rollup-and-purge"
-LEASE_TTL_MS = 30 * 60 * 1000
-"""Longer than any rollup should take; if a worker dies holding it, another takes over after this."""
+LEASE_TTL_MS = 2 * 60 * 1000
+"""The lease lapses this long after its holder stopped renewing it (a killed `analytics rollup`, a crashed
+server): then another worker or cron takes over. The holder renews it every LEASE_RENEW_S while it works."""
+LEASE_RENEW_S = 20.0
 
 
 class Busy(AnalyticsError):
@@ -96,6 +86,7 @@ async def run_jobs(
     now_ms = int(now.timestamp() * 1000)
     if not await store.acquire_lease(LEASE, holder, now_ms, LEASE_TTL_MS):
         raise Busy("another worker is running the rollup or the purge right now; try again in a few minutes")
+    renewing = asyncio.create_task(_renew(store, holder, now_ms), name="lease-renewal")
     try:
         reports = []
         if do_rollup:
@@ -105,7 +96,20 @@ async def run_jobs(
         cleaned = await purge(store, now, raw_retention_hours, aggregate_months) if do_purge else None
         return reports, cleaned
     finally:
+        renewing.cancel()
         await store.release_lease(LEASE, holder)
+
+
+async def _renew(store: Store, holder: str, started_ms: int) -> None:
+    """Keeps the lease while the jobs run (their `now` is fixed at the start; the lease follows the real time)."""
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(LEASE_RENEW_S)
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        try:
+            await store.acquire_lease(LEASE, holder, started_ms + elapsed_ms, LEASE_TTL_MS)
+        except AnalyticsError:
+            continue  # the store may be briefly busy; the next renewal comes well before the lease lapses
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,19 @@ def local_hour(ts_ms: int, tz: ZoneInfo) -> int:
     return (local.replace(tzinfo=None) - datetime(1970, 1, 1)) // timedelta(hours=1)
 
 
+def write_bounds(day: date, tz: ZoneInfo) -> tuple[tuple[int, int], tuple[int, int, int]]:
+    """What a day's write replaces: its [first, last) local hours, and its month as (month bucket, first day,
+    last day)."""
+    start, end = day_bounds(day, tz)
+    first_of_month = day.replace(day=1)
+    last_of_month = (first_of_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return (local_hour(start, tz), local_hour(end, tz)), (
+        month_number(day),
+        day_number(first_of_month),
+        day_number(last_of_month),
+    )
+
+
 def rollup_day(
     events: Sequence[Event],
     day: date,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import asyncio
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.jobs import LEASE, Busy, closed_days, purge, rollup_site, run_jobs
+from analytics import jobs, rollup
+from analytics.jobs import LEASE, LEASE_TTL_MS, Busy, closed_days, purge, rollup_site, run_jobs
 from analytics.rollup import DAY, HOUR, Row, day_bounds, local_hour, rollup_day
 from analytics.sites import Site
 from tests.conftest import IPHONE_UA, Harness, pageview
@@ -189,3 +191,50 @@ async def test_run_jobs_refuses_while_another_worker_runs_them(harness: Harness)
     await harness.send(pageview())
     reports, cleaned = await run_jobs(harness.store, now, "me", 48, 25)
     assert [len(r.days) for r in reports] == [2] and cleaned is not None and cleaned.raw_events == 1
+
+
+async def test_a_killed_jobs_holder_blocks_the_others_for_two_minutes_at_most(harness: Harness) -> None:
+    now = datetime(2026, 3, 12, 20, tzinfo=UTC)
+    # `analytics rollup` took the lease, then was killed with SIGKILL: nothing released or renews it.
+    assert await harness.store.acquire_lease(LEASE, "cli-killed", int(now.timestamp() * 1000), LEASE_TTL_MS)
+    with pytest.raises(Busy):
+        await run_jobs(harness.store, now + timedelta(minutes=1), "server", 48, 25)
+    reports, _ = await run_jobs(harness.store, now + timedelta(minutes=2, seconds=1), "server", 48, 25)
+    assert reports
+
+
+async def test_the_lease_is_renewed_while_the_jobs_run(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "LEASE_RENEW_S", 0.05)
+    store = harness.store
+    real = store.roll_up_day
+
+    async def slow(*args: Any) -> tuple[int, int]:
+        await asyncio.sleep(0.5)
+        return await real(*args)
+
+    monkeypatch.setattr(store, "roll_up_day", slow)
+    harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
+    await harness.send(pageview())
+    now = datetime(2026, 3, 12, 20, tzinfo=UTC)
+    running = asyncio.create_task(run_jobs(store, now, "me", 48, 25))
+    await asyncio.sleep(0.3)
+    [lease] = await harness.rows("SELECT holder, expires_at FROM leases")
+    assert lease["holder"] == "me" and lease["expires_at"] > int(now.timestamp() * 1000) + LEASE_TTL_MS
+    await running
+    assert await harness.rows("SELECT * FROM leases") == []
+
+
+async def test_the_rollup_runs_outside_the_servers_interpreter(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its pure-Python work held the GIL against the event loop: ingest answered in seconds during a rollup."""
+
+    def not_here(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("rollup_day ran in the server's process")
+
+    monkeypatch.setattr(rollup, "rollup_day", not_here)
+    harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
+    await harness.send(pageview())
+    site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
+    report = await rollup_site(harness.store, site, datetime(2026, 3, 12, 20, tzinfo=UTC))
+    assert report.visits == 1 and report.rows > 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from analytics.errors import Conflict, NotFound, StoreError
+from analytics.errors import Conflict, InvalidData, NotFound, StoreError
 from analytics.events import Event
 from analytics.sites import SiteSettings
 from analytics.store import SQLiteStore
@@ -115,7 +116,7 @@ async def test_a_batch_is_stored_whole_or_not_at_all(store: SQLiteStore, size: i
     await store.insert_events(good)
     assert await store.count_events() == size
     bad = [event(ts=i) for i in range(size - 1)] + [event(name=None)]
-    with pytest.raises(StoreError, match=f"writing {size} events failed"):
+    with pytest.raises(InvalidData, match="could not be stored as it is"):
         await store.insert_events(bad)
     assert await store.count_events() == size
 
@@ -139,3 +140,74 @@ async def test_an_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="cannot open"):
         await SQLiteStore(tmp_path / "file" / "a.db").open()
+
+
+def _old_layout(path: Path) -> None:
+    """A database as the versions before the aggregates file made it: every table in the one file."""
+    from analytics.store.dialect import SQLITE
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)")
+    for migration in load_migrations():
+        for statement in SQLITE.migration(migration.sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (migration.version, migration.name))
+    db.execute("INSERT INTO dim_values (id, dim, value) VALUES (7, 1, '/pricing')")
+    db.execute("INSERT INTO agg VALUES (1, 1, 740000, 0, 0, 1, 7, 3, 4, 5, 0, 1, 60)")
+    db.execute("INSERT INTO rollups (site_id, day, rolled_at, recent) VALUES (1, 740000, 0, 1)")
+    db.close()
+
+
+async def test_an_existing_database_moves_its_aggregates_to_their_own_file_without_loss(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    _old_layout(path)
+    s = SQLiteStore(path)
+    await s.open()
+    try:
+        await s.migrate()
+        assert await s.rolled_up_days(1) == {740000}
+        sums = await s.sum_aggregates(1, "event:page", [(1, 740000, 740000)])
+        assert sums == {(0, "/pricing"): (3, 4, 5, 0, 1, 60)}
+        await s.migrate()  # again: nothing left to move, nothing lost
+        assert await s.rolled_up_days(1) == {740000}
+    finally:
+        await s.close()
+    main = sqlite3.connect(path)
+    tables = {r[0] for r in main.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not tables & {"agg", "agg_days", "agg_months", "dim_values", "rollups"}
+    assert "events" in tables
+    aggregates = sqlite3.connect(tmp_path / "a-aggregates.db")
+    assert aggregates.execute("SELECT visitors, visits FROM agg").fetchall() == [(3, 4)]
+
+
+async def test_ingest_commits_while_a_rollup_holds_the_aggregates_write_lock(tmp_path: Path) -> None:
+    """A day's rollup is one long transaction; it used to hold the write lock ingest's commits need."""
+    s = SQLiteStore(tmp_path / "a.db", busy_timeout_ms=3000)
+    await s.open()
+    await s.migrate()
+    rollup = sqlite3.connect(tmp_path / "a-aggregates.db", isolation_level=None)
+    rollup.execute("BEGIN IMMEDIATE")
+    rollup.execute("INSERT INTO dim_values (dim, value) VALUES (1, '/being-rolled-up')")
+    try:
+        started = time.perf_counter()
+        for i in range(20):
+            await s.insert_events([event(ts=i)])
+        assert time.perf_counter() - started < 1.0  # 20 commits, none waited for the 3 s busy timeout
+        assert await s.count_events() == 20
+    finally:
+        rollup.execute("ROLLBACK")
+        await s.close()
+
+
+async def test_the_purge_deletes_raw_events_in_short_transactions(store: SQLiteStore) -> None:
+    from analytics.store.sqlite import PURGE_CHUNK
+
+    await store.insert_events([event(ts=i) for i in range(2 * PURGE_CHUNK + 10)])
+    await store.insert_events([event(ts=10**9)])
+    statements: list[str] = []
+    await store.admin.set_trace_callback(statements.append)
+    assert await store.delete_events_before(1, 10**8) == 2 * PURGE_CHUNK + 10
+    await store.admin.set_trace_callback(None)
+    assert await store.count_events() == 1
+    assert sum(s.startswith("DELETE FROM events") for s in statements) == 3  # each its own (autocommit) statement

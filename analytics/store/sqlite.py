@@ -3,17 +3,27 @@
 The writer connection belongs to the batch writer (one `insert_events` call per batch, one thread hop, one
 atomic statement); a second connection serves the rarer site, salt and count queries, so they never wait
 behind a batch.
+
+Two files: `analytics.db` (sites, salts, raw events, accounts) and `analytics-aggregates.db` beside it (the
+aggregates, attached to the second connection as `aggregates`). SQLite has one write lock per file, and a day's
+rollup writes hundreds of thousands of rows in one transaction (seconds, atomic so that no reader ever sees half
+a day); in the events' file that transaction held ingest's commits for up to 11 s. In a file of its own it
+holds nothing ingest needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import json
+import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +31,7 @@ from typing import Any
 
 import aiosqlite
 
+from analytics import processes
 from analytics.apikeys import ApiKey
 from analytics.errors import Conflict, InvalidData, NotFound, StoreError
 from analytics.events import COLUMNS, Event
@@ -30,6 +41,12 @@ from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
+
+AGGREGATE_TABLES = ("dim_values", "agg", "agg_days", "agg_months", "rollups")
+"""Tables kept in the aggregates file (migrations create them in the main file; `migrate` moves them)."""
+JOBS_IDLE_S = 60.0
+PURGE_CHUNK = 5_000
+"""Raw events deleted per transaction by the purge (~20 ms each here), so that ingest's commits never wait long."""
 
 # SQLite's default limit on bound parameters per statement (since 3.32); larger batches are chunked.
 MAX_PARAMETERS = 32_766
@@ -82,34 +99,61 @@ async def _transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
     await conn.execute("COMMIT")
 
 
+def aggregates_path(path: Path) -> Path:
+    """`data/analytics.db` -> `data/analytics-aggregates.db`."""
+    return path.with_name(f"{path.stem}-aggregates{path.suffix or '.db'}")
+
+
+@dataclass(frozen=True, slots=True)
+class Files:
+    """What a worker process needs to reach the store itself (picklable): the two files and the busy timeout."""
+
+    events: str
+    aggregates: str
+    busy_timeout_ms: int
+
+
 class SQLiteStore(AccountsMixin):
     def __init__(self, path: Path, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
         self.path = path
+        self.aggregates_path = aggregates_path(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
+        self._jobs: concurrent.futures.ProcessPoolExecutor | None = None
+        self._jobs_used = 0.0
+        self._jobs_running = 0
 
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _connect(self, attach: bool) -> aiosqlite.Connection:
         # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
         # must land together.
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        schemas = ["main"]
+        if attach:
+            await conn.execute("ATTACH DATABASE ? AS aggregates", (str(self.aggregates_path),))
+            schemas.append("aggregates")
+        for schema in schemas:
+            await conn.execute(f"PRAGMA {schema}.journal_mode = WAL")
+            await conn.execute(f"PRAGMA {schema}.synchronous = {self._synchronous}")
         await conn.execute("PRAGMA foreign_keys = ON")
         return conn
+
+    def files(self) -> Files:
+        return Files(str(self.path.resolve()), str(self.aggregates_path.resolve()), self._busy_timeout_ms)
 
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._admin = await self._connect()
-            self._writer = await self._connect()
+            self._admin = await self._connect(attach=True)
+            self._writer = await self._connect(attach=False)
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
 
     async def close(self) -> None:
+        self._stop_jobs_pool()
         for conn in (self._writer, self._admin):
             if conn is not None:
                 await conn.close()
@@ -150,9 +194,29 @@ class SQLiteStore(AccountsMixin):
                         (migration.version, migration.name),
                     )
                 applied.append(migration)
+            await self._move_aggregates()
         except sqlite3.Error as exc:
             raise StoreError(f"migrating {self.path} failed: {exc}") from None
         return applied
+
+    async def _move_aggregates(self) -> None:
+        """Moves aggregate tables that are still in the main file (databases made before the aggregates had a
+        file of their own, and tables new migrations create) into the aggregates file. Each step writes one file
+        only, so each is atomic, and re-running after a crash at any point redoes the copy, never loses rows."""
+        for table in AGGREGATE_TABLES:
+            async with self.admin.execute(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ) as cur:
+                found = await cur.fetchone()
+            if found is None:
+                continue
+            create = re.sub(rf"^CREATE TABLE {table}\b", f"CREATE TABLE IF NOT EXISTS aggregates.{table}", found[0])
+            async with _transaction(self.admin):  # writes the aggregates file only
+                await self.admin.execute(create)
+                await self.admin.execute(f"DELETE FROM aggregates.{table}")  # noqa: S608 (constant names)
+                await self.admin.execute(f"INSERT INTO aggregates.{table} SELECT * FROM main.{table}")  # noqa: S608
+            async with _transaction(self.admin):  # writes the main file only
+                await self.admin.execute(f"DROP TABLE main.{table}")
 
     async def schema_is_current(self) -> bool:
         try:
@@ -300,10 +364,59 @@ class SQLiteStore(AccountsMixin):
     ) -> None:
         try:
             await asyncio.to_thread(
-                sqlite_rollup.write_day, self.path, self._busy_timeout_ms, site_id, day, hours, month, rows, now_ms
+                sqlite_rollup.write_day,
+                self.aggregates_path,
+                self._busy_timeout_ms,
+                site_id,
+                day,
+                hours,
+                month,
+                rows,
+                now_ms,
             )
         except sqlite3.Error as exc:
             raise StoreError(f"writing the rollup of day {day} failed: {exc}") from None
+
+    async def roll_up_day(self, site: Site, day: date, now_ms: int) -> tuple[int, int]:
+        """In the jobs' worker process (analytics/store/sqlite_jobs.py): the day's events are read, its rows computed
+        and written there; this process only waits."""
+        from analytics.store import sqlite_jobs
+
+        args = (self.files(), site.id, day.toordinal(), site.timezone, site.page_goals, now_ms)
+        self._jobs_running += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._jobs_pool(), sqlite_jobs.roll_day, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing the rollup of {site.domain} on {day} failed: {exc}") from None
+        except BrokenProcessPool:
+            self._stop_jobs_pool()
+            raise StoreError(f"the rollup worker of {site.domain} on {day} died; it will be retried") from None
+        finally:
+            self._jobs_running -= 1
+            self._jobs_used = time.monotonic()
+
+    def _jobs_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._jobs is None:
+            # One process, below the server's priority: the server parses and queues events, the rollup waits.
+            self._jobs = processes.pool(1, niceness=10)
+            self._jobs_used = time.monotonic()
+            self._idle_check()
+        return self._jobs
+
+    def _idle_check(self) -> None:
+        """The worker goes once idle for JOBS_IDLE_S (it holds a busy day's events, ~200 MB, until it exits)."""
+        if self._jobs is None:
+            return
+        if not self._jobs_running and time.monotonic() - self._jobs_used > JOBS_IDLE_S:
+            self._stop_jobs_pool()
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: the pool goes at close()
+            asyncio.get_running_loop().call_later(JOBS_IDLE_S / 4, self._idle_check)
+
+    def _stop_jobs_pool(self) -> None:
+        if self._jobs is not None:
+            self._jobs.shutdown(wait=False, cancel_futures=True)
+        self._jobs = None
 
     async def _change(self, sql: str, args: tuple[object, ...], what: str) -> int:
         try:
@@ -313,7 +426,19 @@ class SQLiteStore(AccountsMixin):
         return cur.rowcount
 
     async def delete_events_before(self, site_id: int, ts_ms: int) -> int:
-        return await self._change("DELETE FROM events WHERE site_id = ? AND ts < ?", (site_id, ts_ms), "raw events")
+        """In chunks of PURGE_CHUNK, each its own transaction: one DELETE of a busy day's 200,000 events held
+        the write lock for seconds, during which ingest's commits waited (and past the busy timeout, failed)."""
+        removed = 0
+        while True:
+            done = await self._change(
+                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE site_id = ? AND ts < ? LIMIT ?)",
+                (site_id, ts_ms, PURGE_CHUNK),
+                "raw events",
+            )
+            removed += done
+            if done < PURGE_CHUNK:
+                return removed
+            await asyncio.sleep(0.005)  # the batch writer's turn
 
     async def delete_aggregates_before(self, site_id: int, hour: int, day: int, month: int) -> int:
         async with self.admin.execute("SELECT MIN(day) FROM rollups WHERE site_id = ?", (site_id,)) as cur:
