@@ -109,23 +109,26 @@ def new_token(bits: int = 256) -> str:
 
 
 class Throttle:
-    """At most `limit` failed attempts per key within `window` seconds, in memory (per process): keyed by the
+    """At most `limit` login attempts per key within `window` seconds, in memory (per process): keyed by the
     account's email and, separately, by the client's address; the address is held in memory only for the
-    window and never written anywhere."""
+    window and never written anywhere.
+
+    An attempt is counted when it starts, before its password is hashed, and forgiven when it succeeds: checking
+    first and counting the failure after the hash let 100 parallel wrong passwords through a limit of 5."""
 
     def __init__(self, limit: int = 5, window: float = 900.0, monotonic: Callable[[], float] = time.monotonic):
         self.limit, self.window, self.monotonic = limit, window, monotonic
-        self._failures: dict[str, deque[float]] = {}
+        self._attempts: dict[str, deque[float]] = {}
 
     def _recent(self, key: str) -> deque[float]:
         now = self.monotonic()
-        found = self._failures.get(key)
+        found = self._attempts.get(key)
         if found is None:
             return deque()
         while found and now - found[0] > self.window:
             found.popleft()
         if not found:
-            del self._failures[key]
+            del self._attempts[key]
         return found
 
     def retry_after(self, *keys: str) -> int:
@@ -137,11 +140,17 @@ class Throttle:
                 wait = max(wait, self.window - (self.monotonic() - recent[0]))
         return int(wait) + 1 if wait > 0 else 0
 
-    def fail(self, *keys: str) -> None:
-        if len(self._failures) > 100_000:  # a flood of distinct keys: forget the oldest state
-            self._failures.clear()
+    def begin(self, *keys: str) -> int:
+        """Counts an attempt under every key, unless one of them is over its limit: then returns the seconds to
+        wait and counts nothing. No await between the check and the count: atomic within the event loop."""
+        wait = self.retry_after(*keys)
+        if wait:
+            return wait
+        if len(self._attempts) > 100_000:  # a flood of distinct keys: forget the oldest state
+            self._attempts.clear()
         for key in keys:
-            self._failures.setdefault(key, deque()).append(self.monotonic())
+            self._attempts.setdefault(key, deque()).append(self.monotonic())
+        return 0
 
     def succeed(self, key: str) -> None:
-        self._failures.pop(key, None)
+        self._attempts.pop(key, None)

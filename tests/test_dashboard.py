@@ -3,7 +3,9 @@ What the pages look like and do in a browser is tested in tests/test_dashboard_b
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,3 +325,30 @@ async def test_the_purge_deletes_expired_sessions(site: Harness) -> None:
     report = await purge(site.store, datetime(2026, 4, 30, tzinfo=UTC), 48, 25)  # past the 14 days
     assert report.sessions == 2 and await site.rows("SELECT * FROM sessions") == []
     assert "2 expired dashboard sessions" in str(report)
+
+
+async def test_a_burst_of_parallel_wrong_passwords_is_throttled_before_hashing(
+    site: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 at once were all checked against the limit of 5 before any failed, and took 869 MB of scrypt."""
+    hashing = {"now": 0, "most": 0, "calls": 0}
+    real = accounts.verify_password
+
+    def counted(password: str, stored: str) -> bool:
+        hashing["now"] += 1
+        hashing["calls"] += 1
+        hashing["most"] = max(hashing["most"], hashing["now"])
+        try:
+            time.sleep(0.02)  # long enough for the others to pile up
+            return real(password, stored)
+        finally:
+            hashing["now"] -= 1
+
+    monkeypatch.setattr(accounts, "verify_password", counted)
+    form = await site.client.get("/login")
+    data = {"csrf": field(form.text, "csrf"), "email": "owner@example.com", "password": "wrong password"}
+    answers = await asyncio.gather(*[site.client.post("/login", data=data) for _ in range(100)])
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(401) == 5 and statuses.count(429) == 95
+    assert hashing["calls"] == 5 and hashing["most"] <= 2
+    assert (await login(site.client)).status_code == 429  # the account stays throttled

@@ -25,6 +25,10 @@ COOKIE = "analytics_session"
 LOGIN_COOKIE = "analytics_login"  # double-submit token of the login form (there is no session yet)
 SESSION_DAYS = 14
 DAY_MS = 86_400_000
+CONCURRENT_HASHES = 2
+"""Password checks at once (scrypt: 128 MiB and ~0.3 s each): at most 256 MiB, whatever the burst."""
+MAX_WAITING_LOGINS = 16
+BUSY_RETRY_S = 5
 
 
 class Sessions:
@@ -38,6 +42,8 @@ class Sessions:
     ) -> None:
         self.store, self.clock, self.trusted, self.https = store, clock, tuple(trusted), https
         self.throttle = throttle or Throttle()
+        self._hashing = asyncio.Semaphore(CONCURRENT_HASHES)
+        self._hashing_waiters = 0
 
     def _now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
@@ -61,20 +67,34 @@ class Sessions:
     async def login(self, request: Request, email: str, password: str) -> tuple[str, str] | int | None:
         """(cookie token, csrf) on success; seconds to wait when throttled; None for a wrong email or password."""
         keys = (f"email:{email.strip().lower()}", self.client_key(request))
-        wait = self.throttle.retry_after(*keys)
-        if wait:
-            return wait
         found = await self.store.find_user(email.strip().lower())
-        stored = found[1] if found else accounts.dummy_hash()
-        ok = await asyncio.to_thread(accounts.verify_password, password, stored)
+        ok = await self.verify(keys, password, found[1] if found else accounts.dummy_hash())
+        if isinstance(ok, int) and not isinstance(ok, bool):
+            return ok
         if not ok or found is None:
-            self.throttle.fail(*keys)
             return None
-        self.throttle.succeed(keys[0])
         token, csrf = accounts.new_token(), accounts.new_token()
         now = self._now_ms()
         await self.store.add_session(apikeys.digest(token), found[0].id, csrf, now, now + SESSION_DAYS * DAY_MS)
         return token, csrf
+
+    async def verify(self, keys: tuple[str, ...], password: str, stored: str) -> bool | int:
+        """Whether the password matches the stored hash, or the seconds to wait: the attempt is throttled under
+        `keys` (counted before the hash is computed), and hashes run two at a time with a short queue."""
+        wait = self.throttle.begin(*keys)
+        if wait:
+            return wait
+        if self._hashing_waiters >= MAX_WAITING_LOGINS:
+            return BUSY_RETRY_S  # a burst from many addresses: refused rather than queued without bound
+        self._hashing_waiters += 1
+        try:
+            async with self._hashing:  # each scrypt takes 128 MiB: two at a time, not one per pool thread
+                ok = await asyncio.to_thread(accounts.verify_password, password, stored)
+        finally:
+            self._hashing_waiters -= 1
+        if ok:
+            self.throttle.succeed(keys[0])
+        return ok
 
     def set_cookie(self, response: Response, request: Request, token: str) -> None:
         response.set_cookie(

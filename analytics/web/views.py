@@ -7,7 +7,6 @@ fills itself in.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -281,15 +280,12 @@ class Pages:
         form = await read_form(request)
         password = str(form.get("password", ""))
         keys = (f"link:{link.id}", self.sessions.client_key(request))
-        wait = self.sessions.throttle.retry_after(*keys)
-        if wait:
+        ok = await self.sessions.verify(keys, password, link.password_hash or accounts.dummy_hash())
+        if isinstance(ok, int) and not isinstance(ok, bool):
             return self._share_password(
-                request, link, f"Too many attempts: try again in {wait // 60 + 1} minute(s).", 429
+                request, link, f"Too many attempts: try again in {ok // 60 + 1} minute(s).", 429
             )
-        if link.password_hash is None or not await asyncio.to_thread(
-            accounts.verify_password, password, link.password_hash
-        ):
-            self.sessions.throttle.fail(*keys)
+        if link.password_hash is None or not ok:
             return self._share_password(request, link, "Wrong password.", 401)
         response = RedirectResponse(f"/share/{quote(token)}", status_code=303)
         response.set_cookie(
