@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from analytics import jobs, openday, privacy
+from analytics import jobs, metrics, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config
@@ -122,6 +122,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         config.ingest.batch_max_events,
         config.ingest.batch_interval_ms / 1000,
         config.ingest.queue_max_events,
+        config.ingest.shed_after_ms / 1000,
     )
     services = Services(config, store, registry, salts, writer, pipeline, geo)
     trusted = tuple(Network.parse(n) for n in config.server.trusted_proxies)
@@ -168,6 +169,17 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "waiting_events": writer.waiting})
 
+    ingest = IngestEndpoint(services, trusted, clock)
+    readers = tuple(Network.parse(n) for n in config.server.metrics_networks)
+
+    async def metrics_page(request: Request) -> Response:
+        peer = request.client.host if request.client else None
+        address = privacy.client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
+        if not readers or not privacy.is_excluded(address, readers):  # "excluded" = within those networks
+            return JSONResponse({"error": "not found"}, status_code=404)
+        text = metrics.render(service_metrics(services, ingest))
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
     script = TrackerScript.load()
 
     async def tracker(request: Request) -> Response:
@@ -192,6 +204,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     settings = SettingsPages(pages)
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         Route("/api/v2/query", stats.query, methods=["POST"]),
         Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
@@ -210,9 +223,78 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         Route("/share/{token}/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Mount(ASSETS, Assets(directory=str(resources.files("analytics") / "static" / "dashboard"))),
     ]
-    app = App(IngestEndpoint(services, trusted, clock), routes=routes, lifespan=lifespan)
+    app = App(ingest, routes=routes, lifespan=lifespan)
     app.state.services = services
     return app
+
+
+def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.Metric]:
+    """What /metrics reports, each read when asked."""
+    writer, counts = services.writer, ingest.counts
+    Metric = metrics.Metric
+    return [
+        Metric(
+            "analytics_events_committed_total", "counter", "Events stored (acknowledged).", lambda: writer.committed
+        ),
+        Metric(
+            "analytics_ingest_requests_total",
+            "counter",
+            "Ingest requests whose events were all stored.",
+            lambda: counts.accepted_requests,
+        ),
+        Metric(
+            "analytics_ingest_dropped_total",
+            "counter",
+            "Ingest requests answered 202 without storing, by reason (X-Analytics-Dropped).",
+            lambda: dict(counts.dropped),
+            "reason",
+        ),
+        Metric(
+            "analytics_ingest_rejected_total",
+            "counter",
+            "Ingest requests refused as malformed or too large, by status.",
+            lambda: dict(counts.rejected),
+            "status",
+        ),
+        Metric(
+            "analytics_ingest_rate_limited_total",
+            "counter",
+            "Ingest requests answered 429, by the limit that refused them.",
+            lambda: dict(ingest.limits.limited),
+            "limit",
+        ),
+        Metric(
+            "analytics_ingest_shed_total",
+            "counter",
+            "Ingest requests answered 503 at once because the server or the write queue was saturated.",
+            lambda: counts.shed + writer.shed,
+        ),
+        Metric(
+            "analytics_ingest_unavailable_total",
+            "counter",
+            "Ingest requests answered 503 (store failing, queue full, saturated, shutting down).",
+            lambda: counts.refused.get("503", 0) + counts.shed,
+        ),
+        Metric(
+            "analytics_store_failed_events_total",
+            "counter",
+            "Events whose batch the store failed to commit (their requests got 503).",
+            lambda: writer.failed,
+        ),
+        Metric(
+            "analytics_store_refused_events_total",
+            "counter",
+            "Events the store refused as they were (their request got 400; the rest of the batch was stored).",
+            lambda: writer.rejected,
+        ),
+        Metric(
+            "analytics_queue_events", "gauge", "Events accepted and waiting for their commit.", lambda: writer.waiting
+        ),
+        Metric(
+            "analytics_batch_commit_seconds", "histogram", "Time to commit one batch.", lambda: writer.batch_seconds
+        ),
+        Metric("analytics_resident_memory_bytes", "gauge", "Resident memory of this process.", metrics.rss_bytes),
+    ]
 
 
 class App(Starlette):

@@ -23,8 +23,13 @@ Insert = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 class BatchWriter:
-    def __init__(self, insert: Insert, max_events: int, interval: float, queue_max: int) -> None:
+    def __init__(
+        self, insert: Insert, max_events: int, interval: float, queue_max: int, shed_after: float = 0.0
+    ) -> None:
         self._insert = insert
+        self._shed_after = shed_after
+        self._since: list[float] = []
+        """When each pending request was queued (parallel to _pending)."""
         self._max_events = max_events
         self._interval = interval
         self._queue_max = queue_max
@@ -38,6 +43,7 @@ class BatchWriter:
         self.committed = 0
         self.failed = 0
         self.rejected = 0
+        self.shed = 0
         self.batch_seconds = Histogram()
         self._outage = Outage()
 
@@ -55,8 +61,16 @@ class BatchWriter:
             raise Unavailable("the server is shutting down")
         if self.waiting + len(events) > self._queue_max:
             raise Unavailable(f"the write queue is full ({self._queue_max} events waiting)")
+        now = time.monotonic()
+        if self._shed_after and self._since and now - self._since[0] > self._shed_after:
+            # Queued events already wait longer than shed_after for their commit: more would only wait longer.
+            self.shed += 1
+            raise Unavailable(
+                f"the server is saturated (events wait over {self._shed_after * 1000:.0f} ms to be stored)"
+            )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((events, future))
+        self._since.append(now)
         self._pending_events += len(events)
         self._has_items.set()
         if self._pending_events >= self._max_events:
@@ -96,6 +110,7 @@ class BatchWriter:
                 break
         taken = self._pending[:cut]
         del self._pending[:cut]
+        del self._since[:cut]
         self._pending_events -= count
         if self._pending_events < self._max_events:
             self._full.clear()

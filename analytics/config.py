@@ -87,6 +87,20 @@ class ServerConfig:
     access_log: bool = _opt(
         False, "Log one line per request (method, path without query, status, duration). Never logs IPs or User-Agents."
     )
+    max_header_bytes: int = _opt(
+        32_768,
+        "Largest request head (request line and headers) read; a larger one is answered 431 and its connection "
+        "closed before the rest is read.",
+        _between(4096, 1_048_576),
+    )
+    metrics_networks: tuple[str, ...] = _opt(
+        (),
+        "Networks allowed to read /metrics (Prometheus text format: events accepted, dropped by reason, queue "
+        "depth, batch latency, store errors, rate-limited and shed requests). Empty: /metrics is off (404). For a "
+        "Prometheus on the same machine: ['127.0.0.1/32', '::1/128']. Behind a proxy, the address is the "
+        "client's as X-Forwarded-For gives it from server.trusted_proxies.",
+        _networks,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +159,35 @@ class IngestConfig:
     )
     ua_cache_size: int = _opt(
         20_000,
-        "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~40 us.",
-        _between(0, 10_000_000),
+        "Parsed User-Agents kept in memory (never on disk). Parsing an unseen one costs ~40 us. The cache holds "
+        "at most ua_cache_size x max_user_agent_bytes of strings (20 MB by default).",
+        _between(0, 1_000_000),
+    )
+    max_user_agent_bytes: int = _opt(
+        1024,
+        "Only this many bytes of a User-Agent are looked at (parsed, hashed, cached); real browsers send 100-400.",
+        _between(128, 16_384),
+    )
+    rate_limit_address_per_minute: int = _opt(
+        1200,
+        "Events accepted per minute from one network (the address truncated as privacy.ipv4_prefix / ipv6_prefix "
+        "say), with bursts up to the same number; beyond, 429 with Retry-After. Counted in memory only, per "
+        "worker process. 0: no limit.",
+        _between(0, 100_000_000),
+    )
+    rate_limit_site_per_minute: int = _opt(
+        60_000,
+        "Events accepted per minute for one site (bursts up to the same number); beyond, 429 with Retry-After. "
+        "In memory only, per worker process. 0: no limit.",
+        _between(0, 100_000_000),
+    )
+    shed_after_ms: int = _opt(
+        2000,
+        "Load shedding: an event whose request waited longer than this for the server (saturated), or that would "
+        "wait longer than this for its commit, is answered 503 with Retry-After at once, so that latency stays "
+        "bounded instead of growing for everyone. Browsers' sendBeacon does not retry, so this is a last resort: "
+        "well above the latency of a healthy server (p99 ~15 ms at half its maximum rate).",
+        _between(10, 60_000),
     )
 
 

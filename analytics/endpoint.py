@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
@@ -23,7 +25,9 @@ from analytics.beacon import Beacon, Rejection, from_query, parse
 from analytics.errors import InvalidData, StoreError, Unavailable
 from analytics.events import Event
 from analytics.ingest import Client, Drop, signal_drop
+from analytics.limits import RateLimits
 from analytics.privacy import Network
+from analytics.protocol import RECEIVED
 
 if TYPE_CHECKING:
     from analytics.app import Services
@@ -96,17 +100,38 @@ def _headers(scope: Scope) -> _Headers:
     return _Headers(content_type, user_agent, forwarded, length, gpc, dnt, referer)
 
 
+class Refusal(NamedTuple):
+    """Not now: 429 (a rate limit) or 503 (the store, or the server, cannot take it), with Retry-After."""
+
+    status: int
+    message: str
+    retry_after: bytes
+
+
 class IngestEndpoint:
     def __init__(self, services: Services, trusted: Sequence[Network], clock: Callable[[], datetime]) -> None:
         self.services = services
         self.trusted = tuple(trusted)
         self.clock = clock
-        self.max_body = services.config.ingest.max_body_bytes
-        self.retry_after = str(services.config.ingest.retry_after_seconds).encode()
+        ingest = services.config.ingest
+        self.max_body = ingest.max_body_bytes
+        self.max_user_agent = ingest.max_user_agent_bytes
+        self.retry_after = str(ingest.retry_after_seconds).encode()
+        self.shed_after = ingest.shed_after_ms / 1000
+        self.limits = RateLimits(ingest.rate_limit_site_per_minute, ingest.rate_limit_address_per_minute)
+        self.limit_addresses = services.config.privacy.ipv4_prefix > 0 or services.config.privacy.ipv6_prefix > 0
+        self.counts = Counts()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         pixel = scope["path"] == PIXEL_PATH
+        received = scope.get(RECEIVED)
+        if received is not None and method != "OPTIONS" and time.monotonic() - received > self.shed_after:
+            # The request waited longer than shed_after_ms for the event loop: the server is saturated. Answering
+            # at once costs a fraction of the pipeline, which is what lets the accepted requests stay fast.
+            self.counts.shed += 1
+            await _refuse(send, Refusal(503, "the server is overloaded; retry later", self.retry_after))
+            return
         if pixel and method == "GET":
             await self._pixel(scope, send)
             return
@@ -123,7 +148,10 @@ class IngestEndpoint:
 
         headers = _headers(scope)
         if headers.length > self.max_body:
-            await _reject(send, Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}"))
+            self.counts.record(
+                too_large := Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}")
+            )
+            await _reject(send, too_large)
             return
         body = await self._read(receive)
         if body is None:
@@ -133,6 +161,7 @@ class IngestEndpoint:
             return
         beacon = parse(body, headers.content_type)
         if isinstance(beacon, Rejection):
+            self.counts.record(beacon)
             await _reject(send, beacon)
             return
         outcome = await self._ingest(beacon, self._client(scope, headers))
@@ -144,7 +173,7 @@ class IngestEndpoint:
         elif isinstance(outcome, Rejection):
             await _reject(send, outcome)
         else:
-            await _reply(send, 503, {"error": f"{outcome}; retry later"}, [(b"retry-after", self.retry_after)])
+            await _refuse(send, outcome)
 
     async def _pixel(self, scope: Scope, send: Send) -> None:
         """`GET /api/event.gif?...`: the same event from a query string, answered with a 1x1 GIF."""
@@ -152,14 +181,15 @@ class IngestEndpoint:
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         beacon = from_query(pairs, headers.referer)
         if isinstance(beacon, Rejection):
+            self.counts.record(beacon)
             await _reject(send, beacon)
             return
         outcome = await self._ingest(beacon, self._client(scope, headers))
         if isinstance(outcome, Rejection):
             await _reject(send, outcome)
             return
-        if outcome is not None and not isinstance(outcome, Drop):  # (a Drop is a str too)
-            await _reply(send, 503, {"error": f"{outcome}; retry later"}, [(b"retry-after", self.retry_after)])
+        if isinstance(outcome, Refusal):
+            await _refuse(send, outcome)
             return
         extra: list[tuple[bytes, bytes]] = [(b"x-analytics-dropped", outcome.value.encode())] if outcome else []
         await send({"type": "http.response.start", "status": 200, "headers": [*_PIXEL_HEADERS, *extra]})
@@ -168,25 +198,48 @@ class IngestEndpoint:
     def _client(self, scope: Scope, headers: _Headers) -> Client:
         peer = scope.get("client")
         address = privacy.client_ip(peer[0] if peer else None, headers.forwarded, self.trusted)
-        return Client(address, headers.user_agent, headers.gpc, headers.dnt)
+        # Only the first max_user_agent_bytes are looked at (parsed, hashed, cached): no browser sends more.
+        return Client(address, headers.user_agent[: self.max_user_agent], headers.gpc, headers.dnt)
 
-    async def _ingest(self, beacon: Beacon, client: Client) -> Drop | Rejection | str | None:
-        """None once the events are committed; a Drop; a Rejection (a 4xx); or why the store cannot take them now
-        (a 503)."""
+    async def _ingest(self, beacon: Beacon, client: Client) -> Drop | Rejection | Refusal | None:
+        """None once the events are committed; a Drop; a Rejection (a 4xx); or a Refusal (429, 503)."""
+        outcome = await self._outcome(beacon, client)
+        self.counts.record(outcome)
+        return outcome
+
+    async def _outcome(self, beacon: Beacon, client: Client) -> Drop | Rejection | Refusal | None:
+        if client.ip is not None and self.limit_addresses:
+            network = self.services.pipeline.anonymizer.truncate(client.ip)  # the key: never the whole address
+            limited = self.limits.check((), network, len(beacon.domains))
+            if limited is not None:
+                return self._limited(*limited)
         try:
             result = await self._events(beacon, client)
         except StoreError as exc:
             log.error("ingest could not read sites or salts: %s", exc)
-            return "the database is unavailable"
+            return Refusal(503, "the database is unavailable; retry later", self.retry_after)
         if isinstance(result, Drop):
             return result
+        limited = self.limits.check(tuple(e.site_id for e in result), None, len(result))
+        if limited is not None:
+            return self._limited(*limited)
         try:
             await self.services.writer.submit(result)
         except Unavailable as exc:
-            return str(exc)
+            return Refusal(503, f"{exc}; retry later", self.retry_after)
         except InvalidData as exc:  # the batch writer committed the other requests' events without these
             return Rejection(400, "body", f"{exc}; send text as valid UTF-8 and numbers within range")
         return None
+
+    def _limited(self, scope: str, wait: float) -> Refusal:
+        ingest = self.services.config.ingest
+        per_minute = ingest.rate_limit_address_per_minute if scope == "address" else ingest.rate_limit_site_per_minute
+        who = "your network" if scope == "address" else "this site"
+        return Refusal(
+            429,
+            f"too many events from {who}: the limit is {per_minute} a minute (ingest.rate_limit_{scope}_per_minute)",
+            str(max(1, math.ceil(wait))).encode(),
+        )
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
@@ -251,3 +304,30 @@ async def _reply(
 
 async def _reject(send: Send, rejection: Rejection) -> None:
     await _reply(send, rejection.status, rejection.body())
+
+
+async def _refuse(send: Send, refusal: Refusal) -> None:
+    await _reply(send, refusal.status, {"error": refusal.message}, [(b"retry-after", refusal.retry_after)])
+
+
+class Counts:
+    """What ingest answered, for /metrics: by outcome and reason, never by visitor."""
+
+    def __init__(self) -> None:
+        self.accepted_requests = 0
+        self.dropped: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self.refused: dict[str, int] = {}
+        self.shed = 0
+
+    def record(self, outcome: Drop | Rejection | Refusal | None) -> None:
+        if outcome is None:
+            self.accepted_requests += 1
+        elif isinstance(outcome, Drop):
+            self.dropped[outcome.value] = self.dropped.get(outcome.value, 0) + 1
+        elif isinstance(outcome, Rejection):
+            key = str(outcome.status)
+            self.rejected[key] = self.rejected.get(key, 0) + 1
+        else:
+            key = str(outcome.status)
+            self.refused[key] = self.refused.get(key, 0) + 1

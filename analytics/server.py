@@ -12,6 +12,7 @@ import uvicorn
 
 from analytics.app import AccessLog, create_app
 from analytics.config import Config
+from analytics.protocol import bounded
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -63,6 +64,7 @@ def serve(config: Config) -> None:
             server_header=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            http=bounded(config.server.max_header_bytes),
         )
     )
     server.run()
