@@ -147,3 +147,19 @@ async def test_an_outage_is_logged_once_then_summarised_then_its_end(caplog: pyt
     errors = [r for r in caplog.records if r.name == "analytics.buffer" and r.levelname == "ERROR"]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert any("accepts writes again" in r.getMessage() and "50 events" in r.getMessage() for r in caplog.records)
+
+
+async def test_events_that_would_wait_too_long_for_their_commit_are_refused_at_once() -> None:
+    store = Recorder()
+    store.gate = asyncio.Event()  # the database is slow: the first commit does not end
+    writer = BatchWriter(store, max_events=1, interval=0.0, queue_max=1000, shed_after=0.05)
+    writer.start()
+    first, second = writer.submit([event(ts=1)]), writer.submit([event(ts=2)])
+    await asyncio.sleep(0.1)  # the second has now waited longer than shed_after behind the first
+    with pytest.raises(Unavailable, match="saturated"):
+        writer.submit([event(ts=3)])
+    assert writer.shed == 1
+    store.gate.set()
+    await asyncio.gather(first, second)
+    await writer.submit([event(ts=4)])  # the queue drained: accepted again
+    await writer.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.beacon import Beacon, Rejection, parse
-from tests.conftest import Harness, pageview
+from analytics.config import Config
+from analytics.limits import Buckets
+from analytics.protocol import RECEIVED
+from tests.conftest import CHROME_UA, Clock, Harness, pageview, start
 from tests.test_store_sqlite import event
 
 # Every string a beacon carries, and where it goes in the body.
@@ -93,3 +98,101 @@ async def test_a_row_the_database_refuses_is_retried_apart_from_the_others(harne
     assert results[:20] == [None] * 20
     assert "could not be stored" in str(results[20])
     assert {r["pathname"] for r in await harness.rows()} == {f"/h{i}" for i in range(20)}
+
+
+async def test_one_network_is_rate_limited_and_the_others_are_not(config: Config, clock: Clock) -> None:
+    config = config.replace("ingest", rate_limit_address_per_minute=30)
+    async with start(config, clock) as h:
+        await h.add_site()
+        flood = [await h.send(pageview(), headers={"X-Forwarded-For": "193.51.24.77"}) for _ in range(40)]
+        assert [r.status_code for r in flood] == [202] * 30 + [429] * 10
+        assert int(flood[-1].headers["retry-after"]) >= 1
+        assert "ingest.rate_limit_address_per_minute" in flood[-1].json()["error"]
+        neighbour = await h.send(pageview(), headers={"X-Forwarded-For": "193.51.24.200"})  # the same /24
+        assert neighbour.status_code == 429
+        elsewhere = await h.send(pageview(), headers={"X-Forwarded-For": "81.2.69.142"})
+        assert elsewhere.status_code == 202
+        assert len(await h.rows()) == 31
+
+
+def test_a_bucket_refills_at_its_rate_and_forgets_idle_keys() -> None:
+    now = [0.0]
+    buckets = Buckets(60, monotonic=lambda: now[0])
+    assert all(buckets.take("a") == 0 for _ in range(60))
+    assert buckets.take("a") == pytest.approx(1.0)
+    now[0] += 2.0
+    assert buckets.take("a") == 0 and buckets.take("a") == 0 and buckets.take("a") > 0
+
+
+async def test_one_site_is_rate_limited(config: Config, clock: Clock) -> None:
+    config = config.replace("ingest", rate_limit_site_per_minute=10, rate_limit_address_per_minute=0)
+    async with start(config, clock) as h:
+        await h.add_site()
+        await h.add_site("other.example")
+        answers = [await h.send(pageview(), headers={"X-Forwarded-For": f"81.2.{i}.1"}) for i in range(12)]
+        assert [r.status_code for r in answers] == [202] * 10 + [429] * 2
+        assert "this site" in answers[-1].json()["error"]
+        other = await h.send(pageview(domain="other.example", url="https://other.example/"))
+        assert other.status_code == 202
+
+
+async def test_only_the_first_bytes_of_a_user_agent_are_looked_at(harness: Harness) -> None:
+    limit = harness.services.config.ingest.max_user_agent_bytes
+    long = CHROME_UA + " " + "x" * (limit - len(CHROME_UA))
+    for tail in ("a" * 10_000, "b" * 20_000):
+        assert (await harness.send(pageview(), headers={"User-Agent": long + tail})).status_code == 202
+    await harness.send(pageview(), headers={"User-Agent": CHROME_UA})
+    ids = [r["visitor_id"] for r in await harness.rows()]
+    assert ids[0] == ids[1] != ids[2]  # what lies past the limit changes nothing, not even the hash
+
+
+async def test_a_request_that_waited_too_long_for_the_server_is_shed_at_once(harness: Harness) -> None:
+    """Queueing delay is measured from when uvicorn parsed the request's head (analytics.protocol)."""
+    app = harness.app
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": json.dumps(pageview()).encode(), "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    shed_after = harness.services.config.ingest.shed_after_ms / 1000
+    for waited, status in ((shed_after + 1, 503), (0.0, 202)):
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/event",
+            "headers": [(b"user-agent", CHROME_UA.encode())],
+            "client": ("81.2.69.142", 1),
+            "query_string": b"",
+            RECEIVED: time.monotonic() - waited,
+        }
+        sent.clear()
+        await app(scope, receive, send)
+        assert sent[0]["status"] == status
+    assert len(await harness.rows()) == 1
+    assert dict(sent[0]["headers"]).get(b"retry-after") is None  # the 202
+    assert app.state.services  # (the app answered both itself)
+
+
+async def test_metrics_are_off_by_default_and_only_for_the_listed_networks(config: Config, clock: Clock) -> None:
+    async with start(config, clock) as h:
+        assert (await h.client.get("/metrics")).status_code == 404
+    async with start(config.replace("server", metrics_networks=("127.0.0.1/32",)), clock) as h:
+        await h.add_site()
+        await h.send(pageview())
+        await h.send(pageview(), headers={"User-Agent": "curl/8.5.0"})
+        await h.send(b"{not json")
+        behind_proxy = await h.client.get("/metrics", headers={"X-Forwarded-For": "193.51.24.77"})
+        assert behind_proxy.status_code == 404  # a visitor reaching us through the local proxy
+        page = await h.client.get("/metrics")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain; version=0.0.4")
+        text = page.text
+        assert "analytics_events_committed_total 1\n" in text
+        assert 'analytics_ingest_dropped_total{reason="bot"} 1\n' in text
+        assert 'analytics_ingest_rejected_total{status="400"} 1\n' in text
+        assert "analytics_queue_events 0\n" in text
+        assert 'analytics_batch_commit_seconds_bucket{le="+Inf"} 1\n' in text
+        for line in text.splitlines():  # the format Prometheus parses: comments, or "name{labels} value"
+            assert line.startswith("# ") or re.fullmatch(r"[a-z_]+(\{[a-z]+=\"[^\"]*\"\})? [0-9.e+-]+", line), line

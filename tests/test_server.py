@@ -315,3 +315,41 @@ def test_migrate_and_help(tmp_path: Path, server_env: dict[str, str]) -> None:
     ):
         result = run_cli(tmp_path, server_env, *args)
         assert result.returncode == 0 and "usage: analytics" in result.stdout
+
+
+def raw_request(server: Server, head: bytes, timeout: float = 10.0) -> bytes:
+    """Sends a request head (in pieces, as a slow or hostile client would) and returns what came back."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            for i in range(0, len(head), 65_536):
+                s.sendall(head[i : i + 65_536])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed the connection once it had seen enough
+        answer = b""
+        while chunk := s.recv(65_536):
+            answer += chunk
+    return answer
+
+
+def test_oversized_headers_are_refused_early_and_do_not_slow_other_clients(server: Server) -> None:
+    """A 32 MB User-Agent used to be read whole; 4 MB ones from one connection cut everyone to ~51 requests/s."""
+    agent = b"Mozilla/5.0 " + b"x" * (4 * 1024 * 1024)
+    head = b"POST /api/event HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent + b"\r\nContent-Length: 2\r\n\r\n{}"
+    with httpx.Client() as client, ThreadPoolExecutor(2) as pool:
+        started = time.perf_counter()
+        for _ in range(20):
+            send(server, IPS[0], AGENTS[0], client=client)
+        baseline = (time.perf_counter() - started) / 20
+        hostile = [pool.submit(raw_request, server, head) for _ in range(4)]
+        started = time.perf_counter()
+        answers = [send(server, IPS[0], AGENTS[0], client=client).status_code for _ in range(20)]
+        during = (time.perf_counter() - started) / 20
+        refused = [f.result() for f in hostile]
+    assert answers == [202] * 20
+    assert all(r.startswith(b"HTTP/1.1 431 ") and b"larger than 32768 bytes" in r for r in refused), refused[0][:200]
+    assert during < max(10 * baseline, 0.05), (baseline, during)  # generous: a loaded CI machine is noisy
+    ok = b"POST /api/event HTTP/1.1\r\nHost: x\r\nUser-Agent: " + AGENTS[0].encode() + b" " + b"y" * 20_000
+    body = b'{"n":"pageview","u":"https://example.com/long-agent","d":"example.com"}'
+    ok += b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    assert raw_request(server, ok).startswith(b"HTTP/1.1 202 ")  # 20 KB heads pass; only 1 KB of the UA is used
