@@ -77,6 +77,7 @@ async def upkeep(services: Services, now: datetime) -> None:
     services.salts.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
         log.info("deleted the salts of days before %s", cutoff)
+    metrics.trim_memory()
 
 
 async def _upkeep_loop(services: Services, clock: Clock) -> None:

@@ -176,9 +176,10 @@ class IngestConfig:
         _between(0, 100_000_000),
     )
     rate_limit_site_per_minute: int = _opt(
-        60_000,
+        180_000,
         "Events accepted per minute for one site (bursts up to the same number); beyond, 429 with Retry-After. "
-        "In memory only, per worker process. 0: no limit.",
+        "In memory only, per worker process. The default, 3,000 a second, is about half of what one worker stores "
+        "on a 2-core machine: a flood on one site leaves room for the others. 0: no limit.",
         _between(0, 100_000_000),
     )
     shed_after_ms: int = _opt(

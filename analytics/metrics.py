@@ -8,6 +8,9 @@ never by address, site visitor or User-Agent.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import ctypes
+import ctypes.util
 import resource
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -76,3 +79,20 @@ def rss_bytes() -> int:
     except (OSError, ValueError, IndexError):
         return max_rss_bytes()
     return pages * resource.getpagesize()
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return trim
+    return None
+
+
+_TRIM = _libc_trim()
+
+
+def trim_memory() -> None:
+    """Gives freed heap memory back to the system (glibc keeps it otherwise: after a flood of 1,024 connections
+    the server stayed at twice its resting size for good). A few milliseconds; a no-op elsewhere."""
+    if _TRIM is not None:
+        _TRIM(0)
