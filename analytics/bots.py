@@ -34,8 +34,6 @@ BROKEN_PATTERNS: dict[str, str | None] = {
     r"008\/": r"(?:^|[^0-9A-Za-z])008/",
     # Slack's desktop app says "Sonic Slack_SSB"; the crawlers are `Sonic/1.0` and `RankSonicSiteAuditor`.
     "Sonic": "Sonic/|RankSonic",
-    # Firefox for Android's own fetches say `MozacFetch/`; the tool meant is `Fetch/2.0a`.
-    r"Fetch\/": r"(?:^|[^A-Za-z])Fetch/",
     # Meta's in-app browser (an Android WebView, `; wv)`) that Facebook opens links in: people, not a fetcher.
     "MetaIAB Facebook": None,
     # Desktop apps whose web views people browse in: VS Code (Electron), ByteDance's Trae IDE, Fluid (a Mac
@@ -50,8 +48,6 @@ BROKEN_PATTERNS: dict[str, str | None] = {
     "Fever": "Fever/",
     # The Blackboard app's web view (`... Safari/605.1 Blackboard/6.9`); the crawler is "Blackboard Safeassign".
     "Blackboard": "Blackboard Safeassign",
-    # WhatsApp's desktop apps (`WhatsAppElectron/1.0.3`); its link previewer starts with `WhatsApp/`.
-    "WhatsApp": "^WhatsApp(?:/|$)",
     # Freespoke's browser ends with `Freespoke/2.0.0`; its crawler gives a URL, which the generic rules catch.
     r"Freespoke\/": None,
 }
@@ -72,7 +68,7 @@ GENERIC_RULES: tuple[str, ...] = (
     # (not `...Scanner`: CamScanner is an app with a web view).
     r"[a-z](?:Fetcher|Checker|Crawler|Monitor|Validator|Detector|Extractor|Inspector|Verifier|Classifier|"
     r"Diagnostics|Observatory|Synthetics?)(?:[/; )]|$)",
-    r"(?i)synthetics?(?:[/; )]|$)|transcoder|[a-z]-extended(?:[/;)]|$)",  # Datadog/Splunk synthetics, AI opt-outs
+    r"(?i)synthetic|transcoder|[a-z]-extended(?:[/;)]|$)",  # Datadog, Splunk synthetics; AI opt-out tokens
     # Google's many fetchers: `Google-Site-Verification`, `(compatible; Google-AMPHTML)`, `DuplexWeb-Google`.
     r"(?:^|[ (;,])Google-[A-Z]|[A-Za-z]-Google(?:[^a-z]|$)",
     r"(?i)google ?(?:page ?speed|search console|adsense|weblight)",
@@ -86,7 +82,8 @@ GENERIC_RULES: tuple[str, ...] = (
     r"(?:[/ _-]|$)",
     # ... and anywhere in the string, for those that come after an app's own name.
     r"(?i)(?:^|[^a-z])(?:libcurl|python-requests|python-urllib|okhttp|axios|node-fetch|go-http-client|"
-    r"apache-httpclient|java/\d|http[-_ ]?client|libwww-perl|aiohttp|httpx|undici|curl/\d|python/\d|go/go\d)",
+    r"apache-httpclient|java/\d|http[-_ ]?client|libwww-perl|aiohttp|httpx|undici|python/\d|go/go\d)",
+    r"(?i)curl/\d|powershell/\d",  # also inside a name: `nscurl/3870`, `WindowsPowerShell/5.1`
     # A product token named after HTTP: `scalaj-http/2.4.0`, `akka-http/10`, `HTTP-Tiny/0.076`, `httprs/0.1`
     # (not the PlayStation's `libhttp/1.000`).
     r"(?i)(?:^|[ ;(])(?:[a-z0-9.]+[-_.])?http(?:[-_.][a-z0-9.]+|rs)?/\d",
