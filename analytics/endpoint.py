@@ -70,13 +70,14 @@ class _Headers(NamedTuple):
     gpc: bool
     dnt: bool
     referer: str | None
+    datacenter: bool
 
 
-def _headers(scope: Scope) -> _Headers:
-    """The request headers ingest reads, in one pass over the list."""
+def _headers(scope: Scope, datacenter_header: bytes = b"") -> _Headers:
+    """The request headers ingest reads, in one pass over the list (`datacenter_header`: lower case, b"" = off)."""
     content_type = forwarded = referer = None
     user_agent = b""
-    gpc = dnt = False
+    gpc = dnt = datacenter = False
     length = -1
     for name, value in scope["headers"]:
         if name == b"content-type":
@@ -93,7 +94,9 @@ def _headers(scope: Scope) -> _Headers:
             dnt = value.strip() == b"1"
         elif name == b"referer":
             referer = value.decode("latin-1")
-    return _Headers(content_type, user_agent, forwarded, length, gpc, dnt, referer)
+        elif name == datacenter_header:
+            datacenter = value.strip().lower() in (b"1", b"true", b"yes")
+    return _Headers(content_type, user_agent, forwarded, length, gpc, dnt, referer, datacenter)
 
 
 class IngestEndpoint:
@@ -103,6 +106,7 @@ class IngestEndpoint:
         self.clock = clock
         self.max_body = services.config.ingest.max_body_bytes
         self.retry_after = str(services.config.ingest.retry_after_seconds).encode()
+        self.datacenter_header = services.config.ingest.datacenter_header.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -121,7 +125,7 @@ class IngestEndpoint:
             )
             return
 
-        headers = _headers(scope)
+        headers = _headers(scope, self.datacenter_header)
         if headers.length > self.max_body:
             await _reject(send, Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}"))
             return
@@ -146,7 +150,7 @@ class IngestEndpoint:
 
     async def _pixel(self, scope: Scope, send: Send) -> None:
         """`GET /api/event.gif?...`: the same event from a query string, answered with a 1x1 GIF."""
-        headers = _headers(scope)
+        headers = _headers(scope, self.datacenter_header)
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         beacon = from_query(pairs, headers.referer)
         if isinstance(beacon, Rejection):
@@ -163,7 +167,8 @@ class IngestEndpoint:
     def _client(self, scope: Scope, headers: _Headers) -> Client:
         peer = scope.get("client")
         address = privacy.client_ip(peer[0] if peer else None, headers.forwarded, self.trusted)
-        return Client(address, headers.user_agent, headers.gpc, headers.dnt)
+        datacenter = headers.datacenter and privacy.from_trusted_proxy(peer[0] if peer else None, self.trusted)
+        return Client(address, headers.user_agent, headers.gpc, headers.dnt, datacenter)
 
     async def _ingest(self, beacon: Beacon, client: Client) -> Drop | str | None:
         """None once the events are committed; a Drop; or why the store cannot take them now (a 503)."""
