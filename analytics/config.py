@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ def _database_url(value: str) -> str | None:
     if value.startswith(("postgres://", "postgresql://")):
         return "PostgreSQL is not supported yet; use an SQLite URL such as 'sqlite:///data/analytics.db'"
     return "must be an SQLite URL such as 'sqlite:///data/analytics.db' (relative) or 'sqlite:////var/lib/analytics.db'"
+
+
+def _header_name(value: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]*", value):
+        return None
+    return "must be an HTTP header name such as X-Datacenter (letters, digits and -), or empty for off"
 
 
 def _log_level(value: str) -> str | None:
@@ -189,6 +196,14 @@ class IngestConfig:
         "bounded instead of growing for everyone. Browsers' sendBeacon does not retry, so this is a last resort: "
         "well above the latency of a healthy server (p99 ~15 ms at half its maximum rate).",
         _between(10, 60_000),
+    )
+    datacenter_header: str = _opt(
+        "",
+        "Name of a request header that your reverse proxy sets on traffic from data centres and hosting networks "
+        "(e.g. X-Datacenter, set from the client's network by a Cloudflare rule or an ASN lookup at the proxy). "
+        "When it says 1, true or yes, the event is dropped as `datacenter`. Believed only from "
+        "server.trusted_proxies, like X-Forwarded-For. Empty: off.",
+        _header_name,
     )
 
 

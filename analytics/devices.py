@@ -2,7 +2,8 @@
 
 The matching runs in ua-parser's Rust engine (~10 us for an unseen string; the pure-Python matcher that
 `user-agents` uses costs ~750 us here), `user-agents` classifies the result as desktop, mobile or tablet, and
-the ~1,500 patterns of `crawler-user-agents` run in the same Rust engine (~1.5 us). Results are kept in an
+analytics.bots decides whether it is a bot (~1,500 crawler patterns and the generic rules in the same Rust
+engine, ~2.5 us; measured by bench/bots.py). Results are kept in an
 in-memory LRU cache keyed by the UA string, so the common case is a dictionary hit. The UA string itself is
 never returned and never leaves memory.
 """
@@ -13,26 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import ua_parser_rs
-from crawleruseragents import CRAWLER_USER_AGENTS_DATA
 from ua_parser import DefaultedResult, Domain, load_lazy_builtins
 from ua_parser.regex import Resolver
 from user_agents import parsers as ua_classes
 
-# Automation that announces itself without being in the crawler list.
-HEADLESS_MARKERS = (
-    "HeadlessChrome",
-    "PhantomJS",
-    "Headless",
-    "Lighthouse",
-    "Puppeteer",
-    "Playwright",
-    "Selenium",
-    "webdriver",
-    "Cypress",
-    "SlimerJS",
-    "HtmlUnit",
-)
+from analytics.bots import BotMatcher, shapeless
 
 BROWSER_NAMES = {
     "Chrome Mobile": "Chrome",
@@ -67,15 +53,14 @@ class DeviceDetector:
 
     def __init__(self, cache_size: int) -> None:
         self._resolver = Resolver(load_lazy_builtins())
-        self._crawlers = ua_parser_rs.UserAgentExtractor(
-            [(entry["pattern"], "bot", None, None, None, None) for entry in CRAWLER_USER_AGENTS_DATA]
-        )
+        self._bots = BotMatcher()
         self.detect: Callable[[str], Device] = (
             lru_cache(maxsize=cache_size)(self._detect) if cache_size else self._detect
         )
 
     def is_crawler(self, ua: str) -> bool:
-        return not ua.strip() or self._crawlers.extract(ua) is not None or any(m in ua for m in HEADLESS_MARKERS)
+        """Declared by its User-Agent alone (crawler list, generic rules), or empty."""
+        return not ua.strip() or self._bots.declared(ua)
 
     def _detect(self, ua: str) -> Device:
         parsed = self._resolver(ua, Domain.ALL).complete().with_defaults()
@@ -88,7 +73,7 @@ class DeviceDetector:
             os=os_name,
             os_version=_os_version(os_name, parsed) if os_name else "",
             device=kind,
-            bot=kind == "bot" or self.is_crawler(ua),
+            bot=kind == "bot" or self.is_crawler(ua) or shapeless(ua, parsed.os.family, parsed.device.family),
         )
 
 

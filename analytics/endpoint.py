@@ -74,13 +74,14 @@ class _Headers(NamedTuple):
     gpc: bool
     dnt: bool
     referer: str | None
+    datacenter: bool
 
 
-def _headers(scope: Scope) -> _Headers:
-    """The request headers ingest reads, in one pass over the list."""
+def _headers(scope: Scope, datacenter_header: bytes = b"") -> _Headers:
+    """The request headers ingest reads, in one pass over the list (`datacenter_header`: lower case, b"" = off)."""
     content_type = forwarded = referer = None
     user_agent = b""
-    gpc = dnt = False
+    gpc = dnt = datacenter = False
     length = -1
     for name, value in scope["headers"]:
         if name == b"content-type":
@@ -97,7 +98,9 @@ def _headers(scope: Scope) -> _Headers:
             dnt = value.strip() == b"1"
         elif name == b"referer":
             referer = value.decode("latin-1")
-    return _Headers(content_type, user_agent, forwarded, length, gpc, dnt, referer)
+        elif name == datacenter_header:
+            datacenter = value.strip().lower() in (b"1", b"true", b"yes")
+    return _Headers(content_type, user_agent, forwarded, length, gpc, dnt, referer, datacenter)
 
 
 class Refusal(NamedTuple):
@@ -121,6 +124,7 @@ class IngestEndpoint:
         self.limits = RateLimits(ingest.rate_limit_site_per_minute, ingest.rate_limit_address_per_minute)
         self.limit_addresses = services.config.privacy.ipv4_prefix > 0 or services.config.privacy.ipv6_prefix > 0
         self.counts = Counts()
+        self.datacenter_header = ingest.datacenter_header.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -146,7 +150,7 @@ class IngestEndpoint:
             )
             return
 
-        headers = _headers(scope)
+        headers = _headers(scope, self.datacenter_header)
         if headers.length > self.max_body:
             self.counts.record(
                 too_large := Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}")
@@ -177,7 +181,7 @@ class IngestEndpoint:
 
     async def _pixel(self, scope: Scope, send: Send) -> None:
         """`GET /api/event.gif?...`: the same event from a query string, answered with a 1x1 GIF."""
-        headers = _headers(scope)
+        headers = _headers(scope, self.datacenter_header)
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         beacon = from_query(pairs, headers.referer)
         if isinstance(beacon, Rejection):
@@ -198,8 +202,9 @@ class IngestEndpoint:
     def _client(self, scope: Scope, headers: _Headers) -> Client:
         peer = scope.get("client")
         address = privacy.client_ip(peer[0] if peer else None, headers.forwarded, self.trusted)
+        datacenter = headers.datacenter and privacy.from_trusted_proxy(peer[0] if peer else None, self.trusted)
         # Only the first max_user_agent_bytes are looked at (parsed, hashed, cached): no browser sends more.
-        return Client(address, headers.user_agent[: self.max_user_agent], headers.gpc, headers.dnt)
+        return Client(address, headers.user_agent[: self.max_user_agent], headers.gpc, headers.dnt, datacenter)
 
     async def _ingest(self, beacon: Beacon, client: Client) -> Drop | Rejection | Refusal | None:
         """None once the events are committed; a Drop; a Rejection (a 4xx); or a Refusal (429, 503)."""

@@ -28,6 +28,7 @@ class Drop(StrEnum):
     UNKNOWN_SITE = "unknown-site"
     HOSTNAME = "hostname-not-allowed"
     BOT = "bot"
+    DATACENTER = "datacenter"
     EXCLUDED_IP = "excluded-ip"
     EXCLUDED_PATH = "excluded-path"
     SPAM_REFERRER = "spam-referrer"
@@ -41,6 +42,8 @@ class Client:
     user_agent: bytes
     gpc: bool = False
     dnt: bool = False
+    datacenter: bool = False
+    """A trusted proxy's `ingest.datacenter_header` said the sender is in a data centre or hosting network."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,10 @@ def _bot(c: Candidate, s: Signals) -> Drop | None:
     return Drop.BOT if c.device.bot else None
 
 
+def _datacenter(c: Candidate, s: Signals) -> Drop | None:
+    return Drop.DATACENTER if c.client.datacenter else None
+
+
 def _excluded_ip(c: Candidate, s: Signals) -> Drop | None:
     return Drop.EXCLUDED_IP if privacy.is_excluded(c.client.ip, c.rules.networks) else None
 
@@ -90,7 +97,7 @@ def _spam(c: Candidate, s: Signals) -> Drop | None:
     return Drop.SPAM_REFERRER if c.referrer_host and s.is_spam(c.referrer_host) else None
 
 
-SITE_GATES: tuple[Gate, ...] = (_hostname, _bot, _excluded_ip, _excluded_path, _spam)
+SITE_GATES: tuple[Gate, ...] = (_hostname, _bot, _datacenter, _excluded_ip, _excluded_path, _spam)
 
 
 def signal_drop(client: Client, signals: Signals) -> Drop | None:

@@ -90,6 +90,12 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Net
     return address
 
 
+def from_trusted_proxy(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """Whether the connection itself comes from one of the trusted proxies (whose headers are believed)."""
+    address = parse_ip(peer) if peer else None
+    return address is not None and _within(address, trusted)
+
+
 def _within(address: Address, networks: Sequence[Network]) -> bool:
     for network in networks:  # noqa: SIM110 -- a plain loop: any() with a generator costs twice as much here
         if network.contains(address):

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from analytics.bots import BROKEN_PATTERNS
 from analytics.devices import Device, DeviceDetector, screen_class
 from tests.conftest import CHROME_UA, IPHONE_UA
 
@@ -61,14 +64,16 @@ def test_browser_os_and_device_class(ua: str, expected: Device) -> None:
         "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1",
         "",
         "   ",
+        "Mozilla/5.0 ...",  # names no platform, engine or browser
     ],
 )
 def test_bots_crawlers_and_headless_browsers_are_recognised(ua: str) -> None:
     assert DETECTOR.detect(ua).bot
 
 
-def test_unknown_user_agent_is_a_desktop_with_no_names() -> None:
-    assert DETECTOR.detect("Mozilla/5.0 ...") == Device("", "", "", "", "desktop", False)
+def test_unknown_browser_is_a_desktop_with_no_names() -> None:
+    unknown = "Mozilla/5.0 (X11; Unknown) Gecko/20100101 Unknown/1.0"
+    assert DETECTOR.detect(unknown) == Device("", "", "", "", "desktop", False)
 
 
 def test_cache_serves_repeated_user_agents() -> None:
@@ -77,6 +82,249 @@ def test_cache_serves_repeated_user_agents() -> None:
         detector.detect(CHROME_UA)
     info = detector.detect.cache_info()  # type: ignore[attr-defined]
     assert (info.hits, info.misses) == (4, 1)
+
+
+# Real browsers that a crawler-user-agents pattern flagged, with the pattern (analytics.bots.BROKEN_PATTERNS).
+MISFLAGGED_BY_THE_LIST = [
+    (
+        r"AP3A\.240617\.008",
+        "Mozilla/5.0 (Linux; Android 15; RMX5101 Build/AP3A.240617.008; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Version/4.0 Chrome/141.0.7390.97 Mobile Safari/537.36",
+    ),
+    (
+        "Sogou",
+        "Mozilla/5.0 (Linux; Android 7.1.2; Neolix X9-JD; Build/N2G47H; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/46.0.2490.92 Mobile Safari/537.36 SogouMSE,SogouMobileBrowser/5.22.8",
+    ),
+    (
+        "coccoc",
+        "Mozilla/5.0 (Windows NT 6.1) AppleWebKit/537.36 (KHTML like Gecko) coccocbrowser/47.0 "
+        "Chrome/41.0.2272.119coccoc Safari/537.36",
+    ),
+    (
+        "Viber",
+        "Mozilla/5.0 (Linux; Android 7.1.2; G011A Build/N2G48H; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Version/4.0 Chrome/66.0.3359.158 Safari/537.36 Viber/11.9.5.8",
+    ),
+    (
+        r"008\/",
+        "DESAY TS1008/1.0 Release/07.12.2013 Mozilla/5.0 (Linux; U; Android 4.0.3; zh-cn) AppleWebKit/534.30 "
+        "(KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+    ),
+    (
+        "Sonic",
+        "Mozilla/5.0 (Windows NT 10.0.18362; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Slack/4.4.2 "
+        "Chrome/78.0.3904.130 Electron/7.2.1 Safari/537.36 WindowsStore/10.0.18362 Sonic Slack_SSB/4.4.2",
+    ),
+    (
+        "MetaIAB Facebook",
+        "Mozilla/5.0 (Linux; Android 16; Pixel 10 Pro XL Build/CP1A.260305.018; wv) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Version/4.0 Chrome/146.0.7680.174 Mobile Safari/537.36 MetaIAB Facebook",
+    ),
+    (
+        r"Code\/1\.",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Code/1.61.2 "
+        "Chrome/91.0.4472.164 Electron/13.5.1 Safari/537.36",
+    ),
+    (
+        r"Trae\/",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Trae/1.107.1 "
+        "Chrome/142.0.7444.235 Electron/39.2.7 Safari/537.36",
+    ),
+    (
+        "Fluid",
+        "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5_6; en-us) AppleWebKit/528.16 (KHTML, like Gecko) "
+        "Fluid/0.9.6 Safari/528.16",
+    ),
+    (
+        "Butterfly",
+        "Mozilla/5.0 (Linux; Android 4.2.2; HTC Butterfly Build/JDQ39) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/31.0.1650.59 Mobile Safari/537.36",
+    ),
+    (
+        "Expanse",
+        "Mozilla/5.0 (Linux; Android 8.0.0; Expanse) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/86.0.4240.99 "
+        "Mobile Safari/537.36",
+    ),
+    (
+        "Fever",
+        "Mozilla/5.0 (Linux; Android 8.1.0; Fever_Plus_J) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/95.0.4638.50 Safari/537.36",
+    ),
+    (
+        "Blackboard",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 14_7_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Mobile/15E148 Safari/605.1 Blackboard/6.9",
+    ),
+    (
+        r"Freespoke\/",
+        "Mozilla/5.0 (Android 13; Mobile; rv:109.0) Gecko/112.0 Firefox/112.0 Freespoke/2.0.0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("pattern", "ua"), MISFLAGGED_BY_THE_LIST, ids=[p for p, _ in MISFLAGGED_BY_THE_LIST])
+def test_real_browsers_that_a_listed_pattern_matched_are_not_bots(pattern: str, ua: str) -> None:
+    assert re.search(pattern, ua), "the pattern matches this browser (else the case proves nothing)"
+    assert not DETECTOR.detect(ua).bot
+
+
+def test_every_replaced_pattern_has_its_browser_above() -> None:
+    assert set(BROKEN_PATTERNS) == {pattern for pattern, _ in MISFLAGGED_BY_THE_LIST}
+
+
+# The bots those patterns were meant for are still recognised (by the narrower pattern or a generic rule).
+@pytest.mark.parametrize(
+    "ua",
+    [
+        "Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)",
+        "Sogou Pic Spider/3.0",
+        "Mozilla/5.0 (compatible; coccocbot-web/1.0; +http://help.coccoc.com/searchengine)",
+        "Mozilla/5.0 (compatible; coccoc/1.0)",
+        "Viber",
+        "008/0.83 (http://www.advancedwebranking.com)",
+        "Mozilla/5.0 (compatible; 008/0.83; http://www.80legs.com/webcrawler.html) Gecko/2008032620",
+        "Mozzila/5.0 (compatible; Sonic/1.0; http://www.yama.info.waseda.ac.jp/~crawler/info.html)",
+        "Mozilla/5.0 (compatible; Butterfly/1.0; +http://labs.topsy.com/butterfly/) Gecko/2009032608 Firefox/3.0.8",
+        "Expanse, a Palo Alto Networks company, searches across the global IPv4 space multiple times per day",
+        "Fever/1.38 (Feed Parser; http://feedafever.com; Allow like Gecko)",
+        "Blackboard Safeassign",
+        "Mozilla/5.0 (compatible; Freespoke/2.0; +https://crawler.freespoke.com)",
+    ],
+)
+def test_the_bots_behind_the_replaced_patterns_are_still_recognised(ua: str) -> None:
+    assert DETECTOR.detect(ua).bot
+
+
+DECLARED_BOTS = [
+    # HTTP libraries and tools
+    "curl/8.5.0",
+    "Wget/1.21.4",
+    "python-requests/2.31.0",
+    "Python-urllib/3.11",
+    "python-httpx/0.27.0",
+    "aiohttp/3.9.1",
+    "Go-http-client/2.0",
+    "okhttp/4.12.0",
+    "axios/1.6.2",
+    "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+    "node",
+    "undici",
+    "Java/17.0.9",
+    "Apache-HttpClient/4.5.14 (Java/17.0.9)",
+    "libwww-perl/6.72",
+    "Ruby",
+    "GuzzleHttp/7",
+    "PostmanRuntime/7.36.0",
+    "Scrapy/2.11.0 (+https://scrapy.org)",
+    "HTTPie/3.2.2",
+    "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.3803",
+    # monitors
+    "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+    "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
+    "Mozilla/5.0 (compatible; StatusCake)",
+    "Better Uptime Bot Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/91.0.4472.124 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 "
+    "DatadogSynthetics",
+    "Uptime-Kuma/1.23.11",
+    # link previewers
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+    "TelegramBot (like TwitterBot)",
+    "WhatsApp/2.2337.7 i",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Twitterbot/1.0",
+    "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+    "Mozilla/5.0 (compatible; redditbot/1.0; +http://www.reddit.com/feedback)",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_10_1) AppleWebKit/600.2.4 (KHTML, like Gecko) Version/8.0.2 "
+    "Safari/600.2.4 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+    # SEO tools
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
+    "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
+    "Screaming Frog SEO Spider/19.4",
+    "Mozilla/5.0 (compatible; DotBot/1.2; +https://opensiteexplorer.org/dotbot; help@moz.com)",
+    # AI crawlers and assistants
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; +https://openai.com/bot",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; PerplexityBot/1.0; "
+    "+https://perplexity.ai/perplexitybot)",
+    "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
+    "(compatible; Bytespider; spider-feedback@bytedance.com)",
+    "CCBot/2.0 (https://commoncrawl.org/faq/)",
+    "Mozilla/5.0 (compatible; Google-Extended)",
+    "meta-externalagent/1.1 (+https://developers.facebook.com/docs/sharing/webmasters/crawler)",
+    # search engines
+    "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+    "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+    "DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)",
+    "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.129 Mobile Safari/537.36 (compatible; Google-InspectionTool/1.0;)",
+    # not shaped like a browser at all
+    "SomeInternalTool/1.0",
+    "Mozilla/5.0 (compatible; Dormouse/1.0)",
+]
+
+
+@pytest.mark.parametrize("ua", DECLARED_BOTS)
+def test_declared_crawlers_monitors_previewers_and_libraries_are_bots(ua: str) -> None:
+    assert DETECTOR.detect(ua).bot
+
+
+REAL_BROWSERS = [
+    # in-app browsers
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+    "[FBAN/FBIOS;FBAV/442.0.0.50.109;FBBV/541137016;FBDV/iPhone14,5;FBMD/iPhone;FBSN/iOS;FBSV/17.1;FBSS/3;"
+    "FBID/phone;FBLC/en_US;FBOP/5;FBRV/543870633]",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/446.0.0.33.118;]",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 Instagram 311.0.2.19.119 (iPhone15,3; iOS 17_1_2; en_US; en; scale=3.00; 1290x2796; 545427429)",
+    "Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36 trill_330504 JsSdk/1.0 NetType/WIFI "
+    "Channel/googleplay AppName/musical_ly app_version/33.5.4 ByteLocale/en Region/US BytedanceWebview/d8a21c6",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+    "musical_ly_34.1.0 JsSdk/2.0 NetType/WIFI Channel/App Store ByteLocale/en Region/US WKWebView/1 "
+    "BytedanceWebview/d8a21c6",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+    "[LinkedInApp]/9.29.6650",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    # Android web views and browsers
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UD1A.231105.004; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 "
+    "Chrome/115.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; Cubot X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 "
+    "Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 8.1.0; XBot_Senior Build/O11019) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/65.0.3325.109 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; Spider 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 Mobile "
+    "Safari/537.36 (Ecosia android@150.0.0.0)",
+    # native apps on phones
+    "Dalvik/2.1.0 (Linux; U; Android 9; SM-G965U Build/PPR1.180610.011)",
+    "MyApp/1 CFNetwork/1220.1 Darwin/20.3.0",
+    # smart TVs, consoles, a feature phone, a text browser
+    "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) 76.0.3809.146/6.0 TV "
+    "Safari/537.36",
+    "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.79 Safari/537.36 "
+    "WebAppManager",
+    "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.0 "
+    "Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36 Edge/44.18363.8131",
+    "Mozilla/5.0 (Nintendo Switch; WifiWebAuthApplet) AppleWebKit/606.4 (KHTML, like Gecko) NF/6.0.1.15.4 "
+    "NintendoBrowser/5.1.0.20393",
+    "Nokia6300/2.0 (05.00) Profile/MIDP-2.0 Configuration/CLDC-1.1",
+    "Lynx/2.9.0dev.6 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/1.1.1j-dev",
+]
+
+
+@pytest.mark.parametrize("ua", REAL_BROWSERS)
+def test_real_browsers_web_views_and_devices_are_not_bots(ua: str) -> None:
+    assert not DETECTOR.detect(ua).bot
 
 
 @pytest.mark.parametrize(
