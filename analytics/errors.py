@@ -23,3 +23,7 @@ class Conflict(AnalyticsError):
 
 class Unavailable(AnalyticsError):
     """Ingest cannot take the event now (queue full, store failing, shutting down); the client should retry."""
+
+
+class TooSlow(AnalyticsError):
+    """A question took longer than its time budget and was stopped, so that it cannot hold the server."""

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import date
@@ -22,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from analytics.apikeys import ApiKey
-from analytics.errors import Conflict, NotFound, StoreError
+from analytics.errors import Conflict, NotFound, StoreError, TooSlow
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
@@ -34,6 +35,7 @@ from analytics.store.sqlite_accounts import AccountsMixin
 # SQLite's default limit on bound parameters per statement (since 3.32); larger batches are chunked.
 MAX_PARAMETERS = 32_766
 ROWS_PER_STATEMENT = MAX_PARAMETERS // len(COLUMNS)
+READ_SECONDS = 5.0  # a Stats API read still running after this is interrupted (a dashboard's take milliseconds)
 
 
 EVENTS_BETWEEN = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
@@ -89,6 +91,11 @@ class SQLiteStore(AccountsMixin):
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
+        # The Stats API's aggregate reads have their own connection, so that one can be interrupted when it runs
+        # past its time budget without touching the statements of anyone else.
+        self._reader: aiosqlite.Connection | None = None
+        self._reader_lock = asyncio.Lock()
+        self.read_seconds = READ_SECONDS
 
     async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
@@ -105,15 +112,16 @@ class SQLiteStore(AccountsMixin):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._admin = await self._connect()
             self._writer = await self._connect()
+            self._reader = await self._connect()
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
 
     async def close(self) -> None:
-        for conn in (self._writer, self._admin):
+        for conn in (self._reader, self._writer, self._admin):
             if conn is not None:
                 await conn.close()
-        self._writer = self._admin = None
+        self._writer = self._admin = self._reader = None
 
     @property
     def admin(self) -> aiosqlite.Connection:
@@ -476,12 +484,28 @@ class SQLiteStore(AccountsMixin):
             f"SUM(s.duration) AS duration FROM ({' UNION ALL '.join(parts)}) s GROUP BY {group}) g "
             "LEFT JOIN dim_values v ON v.id = g.val"
         )
-        try:
-            async with self.admin.execute(sql, args) as cur:
-                rows = await cur.fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read aggregates: {exc}") from None
+        rows = await self._bounded_read(sql, args)
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}  # SQLite returns the sums as ints already
+
+    async def _bounded_read(self, sql: str, args: Sequence[object]) -> list[sqlite3.Row]:
+        """The rows of one read, interrupted (TooSlow) once it has run `read_seconds`: SQLite calls the progress
+        handler every few thousand steps of the statement, and a true answer stops it."""
+        if self._reader is None:
+            raise StoreError("the store is not open")
+        reader = self._reader
+        async with self._reader_lock:  # one read at a time on this connection: the deadline is its own
+            deadline = time.monotonic() + self.read_seconds
+            try:
+                # Queued on the connection's thread just before the statement, so it times this statement only.
+                await reader.set_progress_handler(lambda: time.monotonic() > deadline, 5_000)
+                async with reader.execute(sql, args) as cur:
+                    return list(await cur.fetchall())
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc):
+                    raise TooSlow(f"reading the aggregates took longer than {self.read_seconds:g} seconds") from None
+                raise StoreError(f"cannot read aggregates: {exc}") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read aggregates: {exc}") from None
 
     def reader_path(self) -> str | None:
         return str(self.path.resolve())
