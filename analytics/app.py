@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from analytics import jobs, openday, privacy
+from analytics import jobs, openapi, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config
@@ -168,6 +168,11 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "waiting_events": writer.waiting})
 
+    description = openapi.document()
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(description)
+
     script = TrackerScript.load()
 
     async def tracker(request: Request) -> Response:
@@ -192,6 +197,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     settings = SettingsPages(pages)
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route(openapi.PATH, openapi_json, methods=["GET"]),
         Route("/api/v2/query", stats.query, methods=["POST"]),
         Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
