@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -127,7 +126,6 @@ async def send(api: Api, case: Any, auth: str, aim: bool) -> None:
     assert response.status_code < 500, f"{kwargs['method']} {kwargs['url']} {content!r}: {response.text}"
     assert elapsed < SECOND, f"{kwargs['method']} {kwargs['url']} took {elapsed:.2f} s"
     case.validate_response(response, checks=CHECKS)
-
 
 
 def fuzz_settings(examples: int) -> settings:

@@ -45,9 +45,12 @@ queries = st.fixed_dictionaries(
         "dimensions": st.lists(dimension, max_size=2),
         "filters": st.lists(st.tuples(st.just("is"), dimension, st.lists(values, max_size=2)).map(list), max_size=1),
         "order_by": st.lists(st.tuples(dimension | st.sampled_from(query.METRICS), st.sampled_from(["asc", "desc"]))),
-        "pagination": st.fixed_dictionaries({}, optional={"limit": st.integers(-1, 20_000), "offset": st.integers(-1, 5)}),
+        "pagination": st.fixed_dictionaries(
+            {}, optional={"limit": st.integers(-1, 20_000), "offset": st.integers(-1, 5)}
+        ),
         "include": st.fixed_dictionaries(
-            {}, optional={"comparisons": st.just({"mode": "previous_period"}) | json_values, "total_rows": st.booleans()}
+            {},
+            optional={"comparisons": st.just({"mode": "previous_period"}) | json_values, "total_rows": st.booleans()},
         ),
     },
 )
@@ -108,14 +111,18 @@ async def ask(api: tuple[Harness, str, str], body: Any, shared: bool) -> None:
 
 @FUZZ
 @given(body=queries | mutated, shared=st.booleans())
-async def test_every_query_is_answered_or_refused_with_a_reason(api: tuple[Harness, str, str], body: Any, shared: bool) -> None:
+async def test_every_query_is_answered_or_refused_with_a_reason(
+    api: tuple[Harness, str, str], body: Any, shared: bool
+) -> None:
     await ask(api, body, shared)
 
 
 @pytest.mark.slow
 @LONG
 @given(body=queries | mutated, shared=st.booleans())
-async def test_long_run_every_query_is_answered_or_refused(api: tuple[Harness, str, str], body: Any, shared: bool) -> None:
+async def test_long_run_every_query_is_answered_or_refused(
+    api: tuple[Harness, str, str], body: Any, shared: bool
+) -> None:
     await ask(api, body, shared)
 
 
