@@ -218,6 +218,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     ]
     app = App(IngestEndpoint(services, trusted, clock), routes=routes, lifespan=lifespan)
     app.state.services = services
+    app.state.stats = stats  # its time budget, for tests
     return app
 
 

@@ -36,6 +36,7 @@ from analytics.store.sqlite_accounts import AccountsMixin
 MAX_PARAMETERS = 32_766
 ROWS_PER_STATEMENT = MAX_PARAMETERS // len(COLUMNS)
 READ_SECONDS = 5.0  # a Stats API read still running after this is interrupted (a dashboard's take milliseconds)
+PROGRESS_STEPS = 5_000  # how often (in SQLite VM steps, some microseconds) a read checks its deadline
 
 
 EVENTS_BETWEEN = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
@@ -497,7 +498,7 @@ class SQLiteStore(AccountsMixin):
             deadline = time.monotonic() + self.read_seconds
             try:
                 # Queued on the connection's thread just before the statement, so it times this statement only.
-                await reader.set_progress_handler(lambda: time.monotonic() > deadline, 5_000)
+                await reader.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
                 async with reader.execute(sql, args) as cur:
                     return list(await cur.fetchall())
             except sqlite3.OperationalError as exc:
