@@ -257,3 +257,16 @@ async def test_ingest_stays_fast_while_hostile_questions_arrive(hostile: Hostile
     # Generous bounds: a correctness guard, not a benchmark (2 shared cores, in-process transport).
     assert statistics.median(during) < max(10 * statistics.median(baseline), 0.05), (baseline, during)
     assert max(during) < 0.5, during
+
+
+def test_the_readme_states_the_limits_the_server_applies() -> None:
+    from pathlib import Path
+
+    from analytics import query, stats_api
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for number in (query.MAX_RANGE_DAYS, query.MAX_BUCKETS, query.MAX_BREAKDOWN_BUCKETS):
+        assert f"{number:,}" in readme
+    assert f"between {query.FIRST_DAY} and {query.LAST_DAY}" in readme
+    assert f"{stats_api.QUERY_SECONDS:g} seconds" in readme and f"Retry-After: {stats_api.RETRY_AFTER}" in readme
+    assert "/api/openapi.json" in readme and "make test-slow" in readme
