@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from analytics import jobs, metrics, openday, privacy
+from analytics import jobs, metrics, openapi, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config
@@ -181,6 +181,11 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         text = metrics.render(service_metrics(services, ingest))
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    description = openapi.document()
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(description)
+
     script = TrackerScript.load()
 
     async def tracker(request: Request) -> Response:
@@ -206,6 +211,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     routes = [
         Route("/api/health", health, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        Route(openapi.PATH, openapi_json, methods=["GET"]),
         Route("/api/v2/query", stats.query, methods=["POST"]),
         Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
@@ -226,6 +232,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     ]
     app = App(ingest, routes=routes, lifespan=lifespan)
     app.state.services = services
+    app.state.stats = stats  # its time budget, for tests
     return app
 
 

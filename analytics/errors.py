@@ -27,3 +27,7 @@ class Unavailable(AnalyticsError):
 
 class InvalidData(AnalyticsError):
     """The store refused rows as they are (a value it cannot hold); the other rows of the same batch may be fine."""
+
+
+class TooSlow(AnalyticsError):
+    """A question took longer than its time budget and was stopped, so that it cannot hold the server."""

@@ -26,6 +26,13 @@ METRICS = (
 SHORTCUTS = ("realtime", "day", "24h", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
 TIME_DIMENSIONS = ("time:hour", "time:day", "time:week", "time:month")
 MAX_LIMIT = 10_000
+# Bounded work: every question costs at most about a few thousand days and buckets. Aggregates are kept up to
+# 240 months (privacy.aggregate_retention_months), so "all" always fits; a dashboard asks 12 months by week.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+MAX_RANGE_DAYS = 10_000  # about 27 years
+MAX_BUCKETS = 4_000  # a time series: about 11 years by day
+MAX_BREAKDOWN_BUCKETS = 400  # a time series of a breakdown (one row per bucket and value): a year and a month by day
 
 
 class QueryError(Exception):
@@ -158,6 +165,8 @@ def _date_range(value: Any) -> str | tuple[date, date]:
             raise QueryError('date_range dates must be ISO dates such as "2026-01-31"') from None
         if start > end:
             raise QueryError("date_range starts after it ends")
+        if start < FIRST_DAY or end > LAST_DAY:
+            raise QueryError(f"date_range dates must lie between {FIRST_DAY} and {LAST_DAY}")
         return start, end
     raise QueryError(f'date_range must be one of {", ".join(SHORTCUTS)} or two ISO dates ["2026-01-01", "2026-01-31"]')
 
@@ -214,6 +223,27 @@ def resolve(date_range: str | tuple[date, date], today: date, first_day: date) -
     if date_range == "year":
         return date(today.year, 1, 1), today
     return min(first_day, today), today  # "all"
+
+
+def check_size(query: Query, start: date, end: date) -> None:
+    """Refuses a question larger than any dashboard or report asks (see MAX_RANGE_DAYS and MAX_BUCKETS): its
+    work grows with its days and buckets, and a hostile one could otherwise hold the server for minutes."""
+    days = (end - start).days + 1
+    if days > MAX_RANGE_DAYS:
+        raise QueryError(f"date_range spans {days:,} days; the limit is {MAX_RANGE_DAYS:,} days (about 27 years)")
+    if query.time == "time:hour" and days > 2:
+        raise QueryError("time:hour is available for ranges of up to two days; use time:day beyond")
+    per_bucket = {"time:day": 1, "time:week": 7, "time:month": 28}.get(query.time or "")
+    if per_bucket is None:
+        return
+    buckets = -(-days // per_bucket)  # an upper bound: weeks and months may be cut at both ends
+    limit = MAX_BREAKDOWN_BUCKETS if query.breakdown else MAX_BUCKETS
+    if buckets > limit:
+        what = "a time series with a breakdown" if query.breakdown else "a time series"
+        raise QueryError(
+            f"{query.time} over {days:,} days makes about {buckets:,} buckets; {what} has at most {limit:,}: "
+            "ask for a shorter range or a coarser time dimension (time:week, time:month)"
+        )
 
 
 def previous(start: date, end: date) -> tuple[date, date]:

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics import openday, rollup
-from analytics.query import Query, QueryError, iso, previous, resolve, stored_dimension
+from analytics.query import Query, QueryError, check_size, iso, previous, resolve, stored_dimension
 from analytics.sites import Site
 from analytics.store.base import Store
 from analytics.visits import TIMEOUT_MS
@@ -295,8 +295,7 @@ class Answerer:
         if first_ts is not None:
             known.append(self.raw_from)
         start, end = resolve(q.date_range, today, min(known, default=today))
-        if q.time == "time:hour" and (end - start).days > 1:
-            raise QueryError("time:hour is available for ranges of up to two days; use time:day beyond")
+        check_size(q, start, end)
         current = await self.collect(start, end, rolled)
         results, total = self._results(current, await self._totals(current, start, end, rolled))
         before = previous(start, end)

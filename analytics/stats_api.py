@@ -6,6 +6,7 @@ gets 404 (the same answer as a site that does not exist, so keys cannot probe fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from analytics import apikeys
 from analytics.beacon import normalize_domain
-from analytics.errors import StoreError
+from analytics.errors import StoreError, TooSlow
 from analytics.query import QueryError, parse
 from analytics.sites import Site
 from analytics.stats import Answerer, OpenDays
@@ -31,10 +32,33 @@ if TYPE_CHECKING:
 log = logging.getLogger("analytics")
 REALTIME_WINDOW = timedelta(minutes=5)
 MAX_QUERY_BYTES = 65_536
+QUERY_SECONDS = 10.0  # a question still unanswered after this gets a 503: no dashboard question comes close
+RETRY_AFTER = "30"
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    # backslashreplace: a message quoting what was sent must not fail to encode (a lone surrogate cannot be UTF-8)
+    safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"error": safe}, status_code=status, headers=headers)
+
+
+def _too_slow() -> JSONResponse:
+    return _error(
+        503,
+        f"the question took longer than {QUERY_SECONDS:g} seconds and was stopped: ask for a shorter date_range, "
+        "or retry later if the server is busy",
+        {"Retry-After": RETRY_AFTER},
+    )
+
+
+def _valid_text(body: Any) -> bool:
+    """Whether every string of the JSON is real text: JSON may escape a lone surrogate ("\\udfff"), which is no
+    character, cannot be stored nor sent back, and would otherwise fail deep inside the answer."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
 class StatsApi:
@@ -52,6 +76,7 @@ class StatsApi:
         self.open_days = OpenDays(open_days_max_age, open_days_stale_for)
         self.sessions = sessions
         self.shared_site = shared_site
+        self.budget = QUERY_SECONDS
 
     async def prepare(self, sites: list[Site], now: datetime) -> None:
         """Computes today's rows of the sites that have raw events, one after the other (a head start only)."""
@@ -110,14 +135,20 @@ class StatsApi:
             body = json.loads(raw)
         except (ValueError, RecursionError):
             return _error(400, "the body must be JSON")
+        if not _valid_text(body):
+            return _error(400, "the body holds an escaped lone surrogate (such as \\udfff), which is not text")
         try:
             site = await self._site(request, body.get("site_id") if isinstance(body, dict) else None)
             if isinstance(site, JSONResponse):
                 return site
             query = parse(body)
-            return JSONResponse(await Answerer(self.store, site, query, self.clock(), self.open_days).answer())
+            async with asyncio.timeout(self.budget):
+                answer = await Answerer(self.store, site, query, self.clock(), self.open_days).answer()
+            return JSONResponse(answer)
         except QueryError as exc:
             return _error(400, str(exc))
+        except (TimeoutError, TooSlow):
+            return _too_slow()
         except StoreError as exc:
             return _error(503, f"the database is unavailable: {exc}")
 

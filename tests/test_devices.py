@@ -299,8 +299,7 @@ REAL_BROWSERS = [
     "Mobile Safari/537.36",
     "Mozilla/5.0 (Linux; Android 8.1.0; XBot_Senior Build/O11019) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/65.0.3325.109 Mobile Safari/537.36",
-    "Mozilla/5.0 (Linux; Android 13; Spider 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
-    "Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; Spider 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 Mobile "
     "Safari/537.36 (Ecosia android@150.0.0.0)",
     # native apps on phones

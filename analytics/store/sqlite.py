@@ -33,7 +33,7 @@ import aiosqlite
 
 from analytics import processes
 from analytics.apikeys import ApiKey
-from analytics.errors import Conflict, InvalidData, NotFound, StoreError
+from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlow
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
@@ -51,6 +51,8 @@ PURGE_CHUNK = 5_000
 # SQLite's default limit on bound parameters per statement (since 3.32); larger batches are chunked.
 MAX_PARAMETERS = 32_766
 ROWS_PER_STATEMENT = MAX_PARAMETERS // len(COLUMNS)
+READ_SECONDS = 5.0  # a Stats API read still running after this is interrupted (a dashboard's take milliseconds)
+PROGRESS_STEPS = 5_000  # how often (in SQLite VM steps, some microseconds) a read checks its deadline
 
 
 EVENTS_BETWEEN = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts"  # noqa: S608
@@ -124,6 +126,11 @@ class SQLiteStore(AccountsMixin):
         self._jobs: concurrent.futures.ProcessPoolExecutor | None = None
         self._jobs_used = 0.0
         self._jobs_running = 0
+        # The Stats API's aggregate reads have their own connection, so that one can be interrupted when it runs
+        # past its time budget without touching the statements of anyone else.
+        self._reader: aiosqlite.Connection | None = None
+        self._reader_lock = asyncio.Lock()
+        self.read_seconds = READ_SECONDS
 
     async def _connect(self, attach: bool) -> aiosqlite.Connection:
         # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
@@ -148,16 +155,17 @@ class SQLiteStore(AccountsMixin):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._admin = await self._connect(attach=True)
             self._writer = await self._connect(attach=False)
+            self._reader = await self._connect(attach=True)
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
 
     async def close(self) -> None:
         self._stop_jobs_pool()
-        for conn in (self._writer, self._admin):
+        for conn in (self._reader, self._writer, self._admin):
             if conn is not None:
                 await conn.close()
-        self._writer = self._admin = None
+        self._writer = self._admin = self._reader = None
 
     @property
     def admin(self) -> aiosqlite.Connection:
@@ -605,12 +613,28 @@ class SQLiteStore(AccountsMixin):
             f"SUM(s.duration) AS duration FROM ({' UNION ALL '.join(parts)}) s GROUP BY {group}) g "
             "LEFT JOIN dim_values v ON v.id = g.val"
         )
-        try:
-            async with self.admin.execute(sql, args) as cur:
-                rows = await cur.fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read aggregates: {exc}") from None
+        rows = await self._bounded_read(sql, args)
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}  # SQLite returns the sums as ints already
+
+    async def _bounded_read(self, sql: str, args: Sequence[object]) -> list[sqlite3.Row]:
+        """The rows of one read, interrupted (TooSlow) once it has run `read_seconds`: SQLite calls the progress
+        handler every few thousand steps of the statement, and a true answer stops it."""
+        if self._reader is None:
+            raise StoreError("the store is not open")
+        reader = self._reader
+        async with self._reader_lock:  # one read at a time on this connection: the deadline is its own
+            deadline = time.monotonic() + self.read_seconds
+            try:
+                # Queued on the connection's thread just before the statement, so it times this statement only.
+                await reader.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+                async with reader.execute(sql, args) as cur:
+                    return list(await cur.fetchall())
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc):
+                    raise TooSlow(f"reading the aggregates took longer than {self.read_seconds:g} seconds") from None
+                raise StoreError(f"cannot read aggregates: {exc}") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read aggregates: {exc}") from None
 
     def reader_path(self) -> str | None:
         return str(self.path.resolve())

@@ -134,4 +134,8 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Whether two secrets are equal, in constant time. Compared as bytes: hmac.compare_digest refuses (TypeError)
+    a str with a non-ASCII character, and a cookie, header or form field may hold anything."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(str(a).encode("utf-8", "surrogatepass"), str(b).encode("utf-8", "surrogatepass"))
