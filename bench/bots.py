@@ -243,9 +243,7 @@ def report_browsers(name: str, samples: list[Sample], flags: dict[str, list[bool
     weighted = [i for i, s in enumerate(samples) if s.weight]
     if weighted:
         total = sum(samples[i].weight for i in weighted)
-        cells = "".join(
-            f"{_pct(sum(samples[i].weight for i in weighted if f[i]), total):>16}" for f in flags.values()
-        )
+        cells = "".join(f"{_pct(sum(samples[i].weight for i in weighted if f[i]), total):>16}" for f in flags.values())
         print(f"  {'= intoli, weighted by traffic share':42}{len(weighted):>6}{cells}")
     if show:
         wrong = [s for s, hit in zip(samples, flags["now"], strict=True) if hit]

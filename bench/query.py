@@ -89,10 +89,12 @@ async def main() -> None:
         print(f"rolled up {days} days in {time.perf_counter() - started:.0f} s ({rows:,} rows)")
     site = (await store.list_sites())[0]
     raw = sqlite3.connect(path)
+    raw.execute("ATTACH DATABASE ? AS aggregates", (str(store.aggregates_path),))
     pageviews = raw.execute("SELECT COUNT(*) FROM events WHERE name = 'pageview'").fetchone()[0]
-    sizes = dict(raw.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
+    sizes = dict(raw.execute("SELECT name, SUM(pgsize) FROM dbstat('main') GROUP BY name").fetchall())
+    sizes.update(raw.execute("SELECT name, SUM(pgsize) FROM dbstat('aggregates') GROUP BY name").fetchall())
     values = sizes.get("dim_values", 0) + sizes.get("sqlite_autoindex_dim_values_1", 0)
-    unfiltered = raw.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = 'agg'").fetchone()[0]
+    unfiltered = sizes.get("agg", 0)
     recent = sizes.get("agg_days", 0)
     months = sizes.get("agg_months", 0)
     agg_bytes = unfiltered + recent + months + values

@@ -6,10 +6,11 @@ with no rollup, measured in the same run.
 1. Generates one closed day of realistic events (bench/traffic.py) into a fresh database.
 2. Starts `analytics serve` (no scheduled jobs) and sends a paced load (wrk, one request = one event) in windows
    of `--window` seconds: first with nothing else running (the baseline), then while `analytics rollup` runs
-   from "cron" (another process), window after window until it ends.
+   from "cron" (another process) followed by `analytics purge`, window after window until they end.
 3. Starts the server again on a copy of the database made before the rollup, with `jobs.interval_minutes = 1`,
-   and sends the same load while the server's own scheduler rolls the day up.
-Prints per window: requests/s, p50, p99, non-2xx answers; and p99 of each phase as a ratio to the baseline.
+   and sends the same load while the server's own scheduler rolls the day up and purges it.
+Prints per window: requests/s, p50, p99, non-2xx answers; and p99 of each phase as a ratio to the baseline, with
+the number of batch commits that took over 100 ms (from the server's /metrics).
 Needs wrk (Debian: apt-get install wrk).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +28,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,8 +44,8 @@ async def make_day(path: Path, events: int) -> int:
     await store.open()
     await store.migrate()
     site = await store.add_site(SiteSettings("example.com"), 0)
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    start_ms = int(datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=UTC).timestamp() * 1000)
+    day = datetime.now(UTC).date() - timedelta(days=3)  # old enough for the purge too (48 h of raw events kept)
+    start_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
     batch, written = [], 0
     for event in generate(site.id, start_ms, 1, Profile(visits_per_day=int(events / 1.32))):
         batch.append(event)
@@ -63,6 +67,7 @@ def environment(work: Path, port: int | None, interval: int) -> dict[str, str]:
             "ANALYTICS_DATABASE_URL": f"sqlite:///{work}/analytics.db",
             "ANALYTICS_JOBS_INTERVAL_MINUTES": str(interval),
             "ANALYTICS_LOG_LEVEL": "info",
+            "ANALYTICS_SERVER_METRICS_NETWORKS": "127.0.0.1/32",
         }
     )
     return env
@@ -79,6 +84,14 @@ def serve(work: Path, interval: int) -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
+def slow_batches(url: str) -> tuple[int, int]:
+    """(batches committed, batches that took over 100 ms) so far, from the server's /metrics."""
+    text = httpx.get(url.replace("/api/event", "/metrics"), timeout=10).text
+    total = int(re.search(r'analytics_batch_commit_seconds_bucket\{le="\+Inf"\} (\d+)', text).group(1))  # type: ignore[union-attr]
+    fast = int(re.search(r'analytics_batch_commit_seconds_bucket\{le="0.1"\} (\d+)', text).group(1))  # type: ignore[union-attr]
+    return total, total - fast
+
+
 def windows(url: str, script: Path, seconds: int, until: Any) -> list[dict[str, Any]]:
     found = []
     while True:
@@ -93,10 +106,13 @@ def windows(url: str, script: Path, seconds: int, until: Any) -> list[dict[str, 
             return found
 
 
-def summary(name: str, found: list[dict[str, Any]], baseline: float) -> None:
+def summary(name: str, found: list[dict[str, Any]], baseline: float, batches: tuple[int, int]) -> None:
     worst = max(r["p99_ms"] for r in found)
     failed = sum(r["non2xx"] for r in found)
-    print(f"  {name}: worst window p99 {worst:.1f} ms = {worst / baseline:.2f}x the baseline; non-2xx {failed}")
+    print(
+        f"  {name}: worst window p99 {worst:.1f} ms = {worst / baseline:.2f}x the baseline; non-2xx {failed}; "
+        f"batch commits over 100 ms: {batches[1]} of {batches[0]}"
+    )
 
 
 def main() -> None:
@@ -128,14 +144,23 @@ def main() -> None:
         base = windows(url, script, args.window, lambda: True)
         base += windows(url, script, args.window, lambda: True)
         baseline = max(r["p99_ms"] for r in base)
+        before = slow_batches(url)
         print("rollup from cron (`analytics rollup` in another process):", flush=True)
         env = environment(work, None, 0)
         t = time.perf_counter()
         cron = subprocess.Popen(
-            [sys.executable, "-m", "analytics", "rollup"], cwd=work, env=env, stdout=subprocess.PIPE, text=True
+            f"{sys.executable} -m analytics rollup && {sys.executable} -m analytics purge",
+            shell=True,
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         during_cron = windows(url, script, args.window, lambda: cron.poll() is not None)
-        print(f"    rollup took {time.perf_counter() - t:.0f} s: {cron.stdout.read().strip() if cron.stdout else ''}")
+        output = cron.stdout.read().strip() if cron.stdout else ""
+        print(f"    rollup and purge took {time.perf_counter() - t:.0f} s (exit {cron.returncode}): {output}")
+        after = slow_batches(url)
+        cron_batches = (after[0] - before[0], after[1] - before[1])
     finally:
         process.terminate()
         process.wait()
@@ -145,17 +170,18 @@ def main() -> None:
     try:
         print("rollup by the server's own scheduler (jobs.interval_minutes = 1):", flush=True)
 
-        def rolled() -> bool:
-            return "rolled up example.com" in log.read_text(errors="replace")
+        def purged() -> bool:
+            return "purge: removed" in log.read_text(errors="replace")
 
-        during_server = windows(url, script, args.window, rolled)
+        during_server = windows(url, script, args.window, purged)
+        server_batches = slow_batches(url)
     finally:
         process.terminate()
         process.wait()
     print("summary:")
     print(f"  baseline: worst window p99 {baseline:.1f} ms; non-2xx {sum(r['non2xx'] for r in base)}")
-    summary("during the cron rollup", during_cron, baseline)
-    summary("during the in-server rollup", during_server, baseline)
+    summary("during the cron rollup and purge", during_cron, baseline, cron_batches)
+    summary("from the server's start to the end of its rollup and purge", during_server, baseline, server_batches)
 
 
 if __name__ == "__main__":

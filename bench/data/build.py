@@ -43,8 +43,11 @@ def bots(src: Path) -> Iterator[Row]:
     dd = src / "matomo-org+device-detector" / "Tests"
     for entry in _yaml(str(dd / "fixtures" / "bots.yml")):
         bot = entry.get("bot") or {}
-        yield "device-detector/bots.yml", str(bot.get("category") or "") if isinstance(bot, dict) else "", "", str(
-            entry["user_agent"]
+        yield (
+            "device-detector/bots.yml",
+            str(bot.get("category") or "") if isinstance(bot, dict) else "",
+            "",
+            str(entry["user_agent"]),
         )
     for entry in _yaml(str(dd / "Parser" / "Client" / "fixtures" / "library.yml")):
         yield "device-detector/library.yml", "library", "", str(entry["user_agent"])
