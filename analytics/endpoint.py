@@ -122,7 +122,6 @@ class IngestEndpoint:
         self.retry_after = str(ingest.retry_after_seconds).encode()
         self.shed_after = ingest.shed_after_ms / 1000
         self.limits = RateLimits(ingest.rate_limit_site_per_minute, ingest.rate_limit_address_per_minute)
-        self.limit_addresses = services.config.privacy.ipv4_prefix > 0 or services.config.privacy.ipv6_prefix > 0
         self.counts = Counts()
         self.datacenter_header = ingest.datacenter_header.lower().encode("latin-1")
 
@@ -213,8 +212,8 @@ class IngestEndpoint:
         return outcome
 
     async def _outcome(self, beacon: Beacon, client: Client) -> Drop | Rejection | Refusal | None:
-        if client.ip is not None and self.limit_addresses:
-            network = self.services.pipeline.anonymizer.truncate(client.ip)  # the key: never the whole address
+        network = self.services.pipeline.anonymizer.network(client.ip) if client.ip is not None else None
+        if network is not None:  # the key is the truncated address, never the whole one
             limited = self.limits.check((), network, len(beacon.domains))
             if limited is not None:
                 return self._limited(*limited)

@@ -165,6 +165,10 @@ class Anonymizer:
     def truncate(self, address: Address) -> Address:
         return Address(address.version, address.value & self._masks[address.version])
 
+    def network(self, address: Address) -> Address | None:
+        """The truncated address, or None where the settings ignore addresses of its version (prefix 0)."""
+        return self.truncate(address) if self._prefix[address.version] else None
+
     def identify(self, site_id: int, address: Address | None, user_agent: bytes, now: datetime) -> Identity | None:
         """None when today's salt is not loaded yet: the caller awaits `salts.ensure(day)` and asks again."""
         utc = now.astimezone(UTC)

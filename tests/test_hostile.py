@@ -196,3 +196,11 @@ async def test_metrics_are_off_by_default_and_only_for_the_listed_networks(confi
         assert 'analytics_batch_commit_seconds_bucket{le="+Inf"} 1\n' in text
         for line in text.splitlines():  # the format Prometheus parses: comments, or "name{labels} value"
             assert line.startswith("# ") or re.fullmatch(r"[a-z_]+(\{[a-z]+=\"[^\"]*\"\})? [0-9.e+-]+", line), line
+
+
+async def test_addresses_the_settings_ignore_are_not_limited_as_one_network(config: Config, clock: Clock) -> None:
+    config = config.replace("ingest", rate_limit_address_per_minute=5).replace("privacy", ipv4_prefix=0)
+    async with start(config, clock) as h:
+        await h.add_site()
+        answers = [await h.send(pageview(), headers={"X-Forwarded-For": f"81.2.{i}.1"}) for i in range(10)]
+        assert [r.status_code for r in answers] == [202] * 10  # all IPv4 addresses truncate to 0.0.0.0 here
