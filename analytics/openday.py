@@ -6,6 +6,10 @@ interpreter (and with it ingest and every other request) for that long, so it ru
 (two, so that a filter's rows need not wait for a refresh of the unfiltered ones) which read the events from
 the database themselves (SQLite: the file; WAL lets them read while the server writes) and keep them, topping
 them up with what came since.
+
+The workers end with the server however it ends: a graceful stop shuts the pool down, and on a crash
+(kill -9) each worker notices its parent is gone (`_watch_parent`) and exits, which also ends multiprocessing's
+resource tracker (it exits when the last process holding its pipe has).
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ from __future__ import annotations
 import atexit
 import bisect
 import concurrent.futures
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +36,8 @@ from analytics.store.sqlite import read_events
 REREAD_S = 300.0  # every 5 minutes all events are read again (cheap insurance against anything missed)
 OVERLAP_MS = 60_000  # events may be committed a little out of order: the last minute is always read again
 WORKERS = 2  # a filter's rows need not wait for a refresh of the unfiltered ones
+PARENT_POLL_S = 0.5  # how often a worker checks that the server still runs (where prctl is not available)
+_PR_SET_PDEATHSIG = 1
 
 _cache: dict[tuple[str, int, int, int], tuple[float, list[Event]]] = {}
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -65,12 +76,40 @@ def compute(
     return rollup.rollup_day(events(path, site_id, start, end), date.fromordinal(day), ZoneInfo(tz), only, page_goals)
 
 
+def _watch_parent(parent: int) -> None:
+    """The worker initializer: a worker must not outlive the server. Their pipes do not tell them (each worker
+    holds both ends of the pool's queues), so without this a killed server leaves its workers waiting forever.
+    On Linux the kernel kills the worker the moment the server dies (PR_SET_PDEATHSIG; strictly, when the
+    thread that spawned it ends: that is the event loop's thread, which submits all work, so the server's
+    main thread; were it another, the pool would break and the next open day is computed in the server and
+    a new pool started, see stats). Everywhere, a thread also polls for a new parent pid, which covers a
+    server that died before prctl was called and systems without prctl."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the server died before (or while) the worker started
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def pool() -> concurrent.futures.ProcessPoolExecutor:
     """The workers, started on first use (spawned: the server's threads are not copied into them)."""
     global _pool
     with _lock:
         if _pool is None:
-            _pool = concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = concurrent.futures.ProcessPoolExecutor(
+                WORKERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 

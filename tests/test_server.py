@@ -6,6 +6,7 @@ flush and exit 0; acknowledged events survive a crash (kill -9).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from analytics import openday
 from tests.conftest import DATA
 
 ANALYTICS = [sys.executable, "-m", "analytics"]
@@ -315,3 +317,62 @@ def test_migrate_and_help(tmp_path: Path, server_env: dict[str, str]) -> None:
     ):
         result = run_cli(tmp_path, server_env, *args)
         assert result.returncode == 0 and "usage: analytics" in result.stdout
+
+
+def descendants(pid: int) -> set[int]:
+    """The live processes below `pid`, found through /proc (each process's parent is field 4 of its stat)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                if fields[0] != "Z":  # a zombie has exited; it only waits for its new parent to reap it
+                    parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        children = {p for p, pp in parents.items() if pp == parent} - found
+        found |= children
+        todo += children
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_kill_9_leaves_no_worker_process_behind(server: Server) -> None:
+    deadline = time.monotonic() + 30
+    # The open-day workers start with the server (openday.warm_up), after multiprocessing's resource tracker.
+    while True:
+        workers = descendants(server.process.pid)
+        if sum(b"spawn_main" in cmdline(pid) for pid in workers) == openday.WORKERS:
+            break
+        assert time.monotonic() < deadline, "the open-day workers did not start"
+        time.sleep(0.1)
+    assert len(workers) > openday.WORKERS  # and the tracker
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 15
+    try:
+        while left := {pid for pid in workers if alive(pid)}:
+            assert time.monotonic() < deadline, f"processes left behind by the killed server: {sorted(left)}"
+            time.sleep(0.1)
+    finally:  # a failure must not leave them running either
+        for pid in workers:
+            if alive(pid) and b"multiprocessing" in cmdline(pid):
+                os.kill(pid, signal.SIGKILL)
