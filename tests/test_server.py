@@ -7,7 +7,9 @@ flush and exit 0; acknowledged events survive a crash (kill -9).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
+import itertools
 import os
 import signal
 import socket
@@ -376,3 +378,100 @@ def test_kill_9_leaves_no_worker_process_behind(server: Server) -> None:
         for pid in workers:
             if alive(pid) and b"multiprocessing" in cmdline(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+EVENT_BODY = b'{"name":"pageview","url":"https://example.com/%s","domain":"example.com"}'
+
+
+def post_event(connection: http.client.HTTPConnection, path: str) -> http.client.HTTPResponse:
+    """One event on a kept-alive connection (http.client reconnects by itself once the server closed it)."""
+    connection.request(
+        "POST",
+        "/api/event",
+        body=EVENT_BODY % path.encode(),
+        headers={"Content-Type": "application/json", "User-Agent": AGENTS[0], "X-Forwarded-For": IPS[0]},
+    )
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def stored_paths(server: Server) -> list[str]:
+    with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
+        return sorted(r[0] for r in db.execute("SELECT pathname FROM events"))
+
+
+def refuses_connections(server: Server) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=5).close()
+    except (ConnectionRefusedError, ConnectionResetError):  # reset: the probe came as the listener closed
+        return True
+    return False
+
+
+def test_a_stop_answers_requests_on_open_keep_alive_connections(server: Server) -> None:
+    """Connections a client keeps open between requests (a proxy's pool, a browser) are not cut off when a stop
+    begins: a request sent on one after SIGTERM is still answered, and told the connection closes."""
+    port = int(server.url.rsplit(":", 1)[1])
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(20)]
+    try:
+        for i, connection in enumerate(connections):
+            assert post_event(connection, f"before/{i}").status == 202
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while not refuses_connections(server):  # the stop has begun: no new connection is accepted
+            assert time.monotonic() < deadline, "the server did not begin to stop"
+            time.sleep(0.05)
+        answers = [post_event(connection, f"after/{i}") for i, connection in enumerate(connections)]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert {(a.status, a.getheader("connection")) for a in answers} <= {(202, "close"), (503, "close")}
+    assert all(a.getheader("retry-after") for a in answers if a.status == 503)
+    assert server.process.wait(timeout=30) == 0, server.log.decode()
+    accepted = [f"/after/{i}" for i, a in enumerate(answers) if a.status == 202]
+    assert stored_paths(server) == sorted([f"/before/{i}" for i in range(20)] + accepted)
+
+
+def test_a_stop_under_load_leaves_no_request_without_an_answer(server: Server) -> None:
+    """Many clients sending on kept-alive connections while SIGTERM arrives, some pausing between requests: each
+    request sent is answered (202,
+    or 503 once the stop refuses new events); the only other outcome is a refused new connection, after the
+    server has closed a connection with `Connection: close`. Every 202 is in the database; the exit code is 0."""
+    port = int(server.url.rsplit(":", 1)[1])
+    senders = 30
+    answered = [0] * senders
+
+    def sender(n: int) -> tuple[list[str], list[str]]:
+        accepted: list[str] = []
+        failures: list[str] = []
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for i in itertools.count():
+            path = f"s{n}/{i}"
+            try:
+                response = post_event(connection, path)
+            except ConnectionRefusedError:
+                break  # a new connection, after the server closed the last one saying so: the stop is on
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(f"{path}: {exc!r}")
+                break
+            answered[n] += 1
+            if response.status == 202:
+                accepted.append(f"/{path}")
+            elif response.status != 503 or not response.getheader("retry-after"):
+                failures.append(f"{path}: {response.status}")
+            time.sleep(0.001 * (n % 10) * (i % 5))  # clients pause between requests: connections are idle at times
+        connection.close()
+        return accepted, failures
+
+    with ThreadPoolExecutor(senders) as pool:
+        futures = [pool.submit(sender, n) for n in range(senders)]
+        deadline = time.monotonic() + 60
+        while min(answered) < 3:  # every connection is open and busy
+            assert time.monotonic() < deadline and all(not f.done() for f in futures), [f.result() for f in futures]
+            time.sleep(0.02)
+        server.process.send_signal(signal.SIGTERM)
+        results = [f.result(timeout=60) for f in futures]
+    assert [failure for _, failures in results for failure in failures] == []
+    assert server.process.wait(timeout=30) == 0, server.log.decode()
+    assert stored_paths(server) == sorted(path for accepted, _ in results for path in accepted)
