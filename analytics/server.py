@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import logging.config
 import signal
@@ -125,6 +126,9 @@ class CloseWhenStopping:
 
 def serve(config: Config) -> None:
     configure_logging(config.log.level)
+    # A fatal signal (SIGBUS when the database's -shm file is truncated under the server, see the README's
+    # Durability) would otherwise end the process without a word; this writes the Python stack to stderr.
+    faulthandler.enable(all_threads=False)
     app = create_app(config)
     asgi = CloseWhenStopping(AccessLog(app) if config.server.access_log else app)
     server = _Server(

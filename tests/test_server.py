@@ -475,3 +475,61 @@ def test_a_stop_under_load_leaves_no_request_without_an_answer(server: Server) -
     assert [failure for _, failures in results for failure in failures] == []
     assert server.process.wait(timeout=30) == 0, server.log.decode()
     assert stored_paths(server) == sorted(path for accepted, _ in results for path in accepted)
+
+
+@contextlib.contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """Makes a file unwritable for this process: permissions stop an ordinary user; root only the immutable
+    flag (skipped where chattr or the file system cannot set it)."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        yield
+        return
+    try:
+        subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot make {path.name} immutable here: {exc}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)
+
+
+def test_an_unwritable_shm_file_stops_the_server_with_one_line_naming_it_and_the_fix(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    assert run_cli(tmp_path, server_env, "site", "add", "example.com").returncode == 0
+    shm = tmp_path / "data" / "analytics.db-shm"
+    shm.write_bytes(b"")  # left by a crash, say; SQLite would open it read-only and fail every write
+    with unwritable(shm):
+        result = run_cli(tmp_path, server_env, "serve", "--port", str(free_port()))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("analytics: error: cannot write data/analytics.db-shm"), lines
+    assert "make it writable" in lines[0] and "delete it while no process has the database open" in lines[0]
+    shm.unlink()  # the fix it names
+    server = start_server(tmp_path, server_env)
+    assert send(server, IPS[0], AGENTS[0]).status_code == 202
+    assert server.stop() == 0
+
+
+def test_a_shm_file_truncated_under_the_server_is_a_logged_crash_that_a_restart_recovers(
+    server: Server, server_env: dict[str, str]
+) -> None:
+    """What remains (README, Durability): SQLite maps the -shm file into memory, and a file truncated under the
+    mapping faults (SIGBUS) at the next access, in C, where it cannot be turned into an error. The process
+    ends, but its log says where, no acknowledged event is lost, and a restart rebuilds the index by itself."""
+    for i in range(10):
+        assert send(server, IPS[0], AGENTS[0], f"/t/{i}").status_code == 202
+    os.truncate(server.workdir / "data" / "analytics.db-shm", 0)  # what `cp backup.db-shm ...` does first
+    with contextlib.suppress(httpx.TransportError):
+        send(server, IPS[0], AGENTS[0], "/t/after")
+    assert server.process.wait(timeout=30) == -signal.SIGBUS
+    assert b"Fatal Python error: Bus error" in server.log and b"sqlite" in server.log
+    restarted = start_server(server.workdir, server_env)
+    try:
+        assert send(restarted, IPS[0], AGENTS[0], "/t/restarted").status_code == 202
+        paths = stored_paths(restarted)
+        assert [f"/t/{i}" for i in range(10)] + ["/t/restarted"] == [p for p in paths if p != "/t/after"]
+    finally:
+        assert restarted.stop() == 0
