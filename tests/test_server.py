@@ -199,14 +199,17 @@ def test_shutdown_answers_in_flight_events_flushes_and_exits_zero(server: Server
     assert b"shut down:" in server.log
 
 
-def burst(server: Server, n: int, tag: str) -> int:
-    """Sends up to n events on one connection; returns how many were acknowledged before the server went away."""
+def burst(server: Server, n: int, tag: str, progress: list[int] | None = None) -> int:
+    """Sends up to n events on one connection; returns how many were acknowledged before the server went away
+    (and counts them in `progress` as they come)."""
     ok = 0
     with httpx.Client() as client:
         for i in range(n):
             try:
                 if send(server, IPS[i % len(IPS)], AGENTS[i % 2], f"/{tag}/{i}", client).status_code == 202:
                     ok += 1
+                    if progress is not None:
+                        progress[0] += 1
             except httpx.TransportError:
                 break
     return ok
@@ -223,8 +226,13 @@ def test_crash_loop_never_loses_an_acknowledged_event_nor_corrupts_the_database(
     for round_ in range(rounds):
         server = start_server(tmp_path, server_env)
         with ThreadPoolExecutor(4) as pool:
-            futures = [pool.submit(burst, server, 400, f"r{round_}t{t}") for t in range(4)]
-            time.sleep(0.2 + 0.1 * (round_ % 4))
+            progress = [0]
+            futures = [pool.submit(burst, server, 400, f"r{round_}t{t}", progress) for t in range(4)]
+            deadline = time.monotonic() + 60
+            while not progress[0]:  # the burst is on (a fixed wait alone saw none answered on a loaded machine)
+                assert time.monotonic() < deadline, "no event was acknowledged"
+                time.sleep(0.01)
+            time.sleep(0.1 * (round_ % 4))
             server.process.kill()  # SIGKILL in the middle of the burst
             server.process.wait()
             acknowledged += sum(f.result() for f in futures)
