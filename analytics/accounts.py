@@ -140,17 +140,25 @@ class Throttle:
                 wait = max(wait, self.window - (self.monotonic() - recent[0]))
         return int(wait) + 1 if wait > 0 else 0
 
-    def begin(self, *keys: str) -> int:
+    def begin(self, *keys: str) -> tuple[int, float]:
         """Counts an attempt under every key, unless one of them is over its limit: then returns the seconds to
-        wait and counts nothing. No await between the check and the count: atomic within the event loop."""
+        wait and counts nothing. No await between the check and the count: atomic within the event loop.
+        Returns (seconds to wait or 0, the attempt's stamp for `succeed`)."""
         wait = self.retry_after(*keys)
         if wait:
-            return wait
+            return wait, 0.0
         if len(self._attempts) > 100_000:  # a flood of distinct keys: forget the oldest state
             self._attempts.clear()
+        stamp = self.monotonic()
         for key in keys:
-            self._attempts.setdefault(key, deque()).append(self.monotonic())
-        return 0
+            self._attempts.setdefault(key, deque()).append(stamp)
+        return 0, stamp
 
-    def succeed(self, key: str) -> None:
-        self._attempts.pop(key, None)
+    def succeed(self, account: str, stamp: float, *others: str) -> None:
+        """A successful attempt: the account's attempts are forgiven, and this one no longer counts under the
+        other keys (five colleagues behind one address may log in)."""
+        self._attempts.pop(account, None)
+        for key in others:
+            found = self._attempts.get(key)
+            if found is not None and stamp in found:
+                found.remove(stamp)

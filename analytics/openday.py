@@ -6,6 +6,11 @@ interpreter (and with it ingest and every other request) for that long, so it ru
 (two, so that a filter's rows need not wait for a refresh of the unfiltered ones) which read the events from
 the database themselves (SQLite: the file; WAL lets them read while the server writes) and keep them, topping
 them up with what came since.
+
+The workers end with the server however it ends: a graceful stop shuts the pool down, and on a crash
+(kill -9) each worker notices its parent is gone (analytics/processes.py) and exits, which also ends
+multiprocessing's
+resource tracker (it exits when the last process holding its pipe has).
 """
 
 from __future__ import annotations
@@ -13,14 +18,13 @@ from __future__ import annotations
 import atexit
 import bisect
 import concurrent.futures
-import multiprocessing
 import threading
 import time
 from collections.abc import Sequence
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from analytics import rollup
+from analytics import processes, rollup
 from analytics.events import Event
 from analytics.store.sqlite import read_events
 
@@ -70,7 +74,7 @@ def pool() -> concurrent.futures.ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = processes.pool(WORKERS)
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 

@@ -75,13 +75,36 @@ def parse_ip(text: str) -> Address | None:
         return None
 
 
+def parse_hop(text: str) -> Address | None:
+    """One X-Forwarded-For entry. Some proxies (Azure's gateways, some load balancers) write the client's port
+    too: `203.0.113.7:51234`, `[2001:db8::1]:443`, or the brackets without a port; each is read as the bare
+    address. Anything else that is not an address is None."""
+    address = parse_ip(text)
+    if address is not None:  # the common case, first: a bare address
+        return address
+    text = text.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if bracket and ":" in host and (not rest or (rest.startswith(":") and _is_port(rest[1:]))):
+            return parse_ip(host)
+        return None
+    host, colon, port = text.partition(":")
+    if colon and "." in host and _is_port(port):  # one colon only: more would make it IPv6 (rejected above)
+        return parse_ip(host)
+    return None
+
+
+def _is_port(digits: str) -> bool:
+    return 0 < len(digits) <= 5 and digits.isascii() and digits.isdigit() and int(digits) <= 65535
+
+
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> Address | None:
     """The visitor's address: X-Forwarded-For is walked from the right while the hops are trusted proxies."""
     address = parse_ip(peer) if peer else None
     if address is None or not forwarded_for or not _within(address, trusted):
         return address
     for hop in reversed(forwarded_for.split(",")):
-        hop_address = parse_ip(hop)
+        hop_address = parse_hop(hop)
         if hop_address is None:
             return address  # a forged or garbled entry: trust nothing before it
         address = hop_address

@@ -20,23 +20,29 @@ import time
 PR_SET_PDEATHSIG = 1
 
 
+PARENT_POLL_S = 0.5  # how often a worker checks that its parent still runs (where prctl is not available)
+
+
 def _watch_parent(parent: int) -> None:
-    """Portable fallback for the parent-death signal: poll, and exit once re-parented."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            os._exit(0)
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(0)
 
 
 def initialize(parent: int, niceness: int) -> None:
-    """Runs first in each worker."""
-    if sys.platform.startswith("linux"):
+    """Runs first in each worker: a worker must not outlive the server. Their pipes do not tell them (each worker
+    holds both ends of the pool's queues), so without this a killed server left its workers (and multiprocessing's
+    resource tracker) waiting for good. On Linux the kernel kills the worker the moment its parent dies
+    (PR_SET_PDEATHSIG; strictly, when the thread that spawned it ends: the event loop's thread, which submits all
+    work). Everywhere, a thread also polls for a new parent pid, which covers a parent that died before prctl was
+    called and systems without prctl."""
+    if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the signal was armed
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before (or while) the worker started
         os._exit(0)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
     if niceness:
         with contextlib.suppress(OSError):
             os.nice(niceness)

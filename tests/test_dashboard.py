@@ -193,6 +193,31 @@ async def test_goals_and_api_keys_from_the_settings(site: Harness) -> None:
         assert (await outside.post("/api/v2/query", json=body, headers=bearer)).status_code == 401
 
 
+async def test_a_site_limited_user_sees_and_revokes_only_keys_of_sites_they_may_see(site: Harness) -> None:
+    await site.add_site("other.example")
+    ids = {s.domain: s.id for s in await site.store.list_sites()}
+    both_sites = [ids["example.com"], ids["other.example"]]
+    both = await site.store.add_api_key("Both sites", b"b" * 32, "ak_both", both_sites, 0)
+    own = await site.store.add_api_key("Own site", b"o" * 32, "ak_ownk", [ids["example.com"]], 0)
+    await make_user(site, "guest@example.com", [ids["example.com"]])
+    await login(site.client, email="guest@example.com")
+    base = "/sites/example.com/settings"
+    page = await site.client.get(base)
+    assert page.status_code == 200 and "Own site" in page.text and "Both sites" not in page.text
+    token = field(page.text, "csrf")
+    refused = await site.client.post(f"{base}/key-revoke", data={"csrf": token, "id": str(both.id)})
+    assert refused.status_code == 400 and "no such API key" in refused.text
+    revoked = await site.client.post(f"{base}/key-revoke", data={"csrf": token, "id": str(own.id)})
+    assert revoked.status_code == 303
+    assert {k.name: k.revoked_at is None for k in await site.store.list_api_keys()} == {
+        "Both sites": True,
+        "Own site": False,
+    }
+    await site.client.post("/logout", data={"csrf": token})
+    await login(site.client)  # an administrator sees (and may revoke) the key of both sites
+    assert "Both sites" in (await site.client.get(base)).text
+
+
 @pytest.fixture
 async def shared(site: Harness) -> AsyncIterator[tuple[Harness, httpx.AsyncClient, str]]:
     """The owner logged in on site.client, and a logged-out browser."""
@@ -352,3 +377,11 @@ async def test_a_burst_of_parallel_wrong_passwords_is_throttled_before_hashing(
     assert statuses.count(401) == 5 and statuses.count(429) == 95
     assert hashing["calls"] == 5 and hashing["most"] <= 2
     assert (await login(site.client)).status_code == 429  # the account stays throttled
+
+
+async def test_colleagues_behind_one_address_can_all_log_in(site: Harness) -> None:
+    for i in range(8):
+        await make_user(site, email=f"colleague{i}@example.com")
+    for i in range(8):
+        site.client.cookies.clear()
+        assert (await login(site.client, email=f"colleague{i}@example.com")).status_code == 303, i

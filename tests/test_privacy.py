@@ -17,6 +17,7 @@ from analytics.privacy import (
     is_excluded,
     parse_ip,
 )
+from tests.conftest import Harness, pageview
 
 LOOPBACK = (Network.parse("127.0.0.1/32"), Network.parse("::1/128"))
 
@@ -52,6 +53,29 @@ def anonymizer(v4: int = 24, v6: int = 48, days: dict[date, bytes] | None = None
         ("::1", "2001:db8::7", "2001:db8::7"),
         ("127.0.0.1", "::ffff:198.51.100.1", "198.51.100.1"),
         (None, "198.51.100.1", None),
+        # Proxies that write the client's port, or IPv6 in brackets (RFC 3986 style), are understood.
+        ("127.0.0.1", "203.0.113.7:51234", "203.0.113.7"),
+        ("127.0.0.1", " 203.0.113.7:51234 ", "203.0.113.7"),
+        ("127.0.0.1", "[2001:db8::1]:443", "2001:db8::1"),
+        ("127.0.0.1", "[2001:db8::1]", "2001:db8::1"),
+        ("127.0.0.1", "  [2001:db8::1]:443  ,127.0.0.1:8080", "2001:db8::1"),
+        ("127.0.0.1", "[::ffff:198.51.100.1]:80", "198.51.100.1"),
+        ("127.0.0.1", "6.6.6.6:1, 203.0.113.7:51234", "203.0.113.7"),  # a forged left entry, with a port
+        # Garbled hops still stop the walk: nothing before them is believed.
+        ("127.0.0.1", "203.0.113.7:", "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.7:99999", "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.7:80:80", "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.7:http", "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.7:+80", "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.7:\u0661\u0662", "127.0.0.1"),  # non-ASCII digits
+        ("127.0.0.1", "[2001:db8::1", "127.0.0.1"),
+        ("127.0.0.1", "[2001:db8::1]443", "127.0.0.1"),
+        ("127.0.0.1", "[2001:db8::1]:", "127.0.0.1"),
+        ("127.0.0.1", "[203.0.113.7]", "127.0.0.1"),  # brackets are for IPv6 only
+        ("127.0.0.1", "2001:db8::1:443", "2001:db8::1:443"),  # unbracketed, a port cannot be told apart
+        ("127.0.0.1", "[garbage]:80", "127.0.0.1"),
+        ("127.0.0.1", "garbage:80", "127.0.0.1"),
+        ("127.0.0.1", "1.2.3.4:80, garbage, 127.0.0.1", "127.0.0.1"),
     ],
 )
 def test_client_address_trusts_forwarded_for_only_from_proxies(
@@ -150,3 +174,16 @@ def test_exclusion_compares_the_whole_address() -> None:
     assert not is_excluded(parse_ip("198.51.100.24"), nets)
     assert not is_excluded(None, nets)
     assert not is_excluded(parse_ip("::1"), nets)
+
+
+async def test_an_excluded_network_is_dropped_when_the_proxy_writes_the_client_port(harness: Harness) -> None:
+    await harness.add_site("office.example", excluded_ips=("198.51.100.0/24", "2001:db8::/32"))
+    office = pageview(domain="office.example", url="https://office.example/")
+    dropped = [
+        await harness.send(office, headers={"X-Forwarded-For": forwarded})
+        for forwarded in ("198.51.100.23:51234", "[2001:db8::5]:443", " [2001:db8::5] ")
+    ]
+    assert [r.headers.get("x-analytics-dropped") for r in dropped] == ["excluded-ip"] * 3
+    counted = await harness.send(office, headers={"X-Forwarded-For": "198.51.101.23:51234"})
+    assert counted.status_code == 202 and "x-analytics-dropped" not in counted.headers
+    assert len(await harness.rows()) == 1

@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import json
+import os
 import re
 import sqlite3
 import time
@@ -66,6 +67,32 @@ def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Eve
         return [Event(*r) for r in db.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms))]
     finally:
         db.close()
+
+
+def check_writable(path: Path) -> None:
+    """Refuses, with the file and the fix, a database whose files this process cannot write.
+
+    SQLite quietly opens an unwritable -shm (the shared-memory index of the WAL) read-only; the server would
+    then fail its first write with a bare "attempt to write a readonly database". As root, permissions never
+    stop it, but the immutable flag (`chattr +i`) and a read-only mount do; open(O_RDWR) sees all of them.
+    (The -shm is memory-mapped: truncated under a running server it kills the process with SIGBUS, which no
+    check can prevent; see the README, Durability.)"""
+    folder = path.parent
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            os.close(os.open(file, os.O_RDWR))
+        except FileNotFoundError:
+            continue  # SQLite creates it (the folder is checked below)
+        except OSError as exc:
+            fix = "make it writable by this user (`chattr -i` if `lsattr` shows it immutable, or remount read-write)"
+            if file.name.endswith("-shm"):
+                fix += ", or delete it while no process has the database open (SQLite makes a new one)"
+            raise StoreError(f"cannot write {file} ({exc.strerror}): {fix}") from None
+    if not os.access(folder, os.W_OK):
+        raise StoreError(
+            f"cannot write in the folder {folder}: SQLite creates the database's -wal and -shm files next to it; "
+            "make the folder writable by this user"
+        )
 
 
 @lru_cache(maxsize=64)
@@ -153,12 +180,16 @@ class SQLiteStore(AccountsMixin):
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            for path in (self.path, self.aggregates_path):
+                check_writable(path)  # a StoreError of its own, naming the file
             self._admin = await self._connect(attach=True)
             self._writer = await self._connect(attach=False)
             self._reader = await self._connect(attach=True)
         except (OSError, sqlite3.Error) as exc:
             await self.close()
-            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
+            full = isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+            hint = ": free some space on the disk that holds it" if full else ""
+            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}{hint}") from None
 
     async def close(self) -> None:
         self._stop_jobs_pool()

@@ -81,7 +81,7 @@ class Sessions:
     async def verify(self, keys: tuple[str, ...], password: str, stored: str) -> bool | int:
         """Whether the password matches the stored hash, or the seconds to wait: the attempt is throttled under
         `keys` (counted before the hash is computed), and hashes run two at a time with a short queue."""
-        wait = self.throttle.begin(*keys)
+        wait, stamp = self.throttle.begin(*keys)
         if wait:
             return wait
         if self._hashing_waiters >= MAX_WAITING_LOGINS:
@@ -93,7 +93,7 @@ class Sessions:
         finally:
             self._hashing_waiters -= 1
         if ok:
-            self.throttle.succeed(keys[0])
+            self.throttle.succeed(keys[0], stamp, *keys[1:])
         return ok
 
     def set_cookie(self, response: Response, request: Request, token: str) -> None:

@@ -25,6 +25,14 @@ def _lines(form: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in str(form.get(name, "")).splitlines() if line.strip())
 
 
+def _manages(viewer: Viewer, key: apikeys.ApiKey) -> bool:
+    """A key may cover several sites (the CLI makes such keys): a user limited to some sites may see and
+    revoke it only if they may see every one of them, or they could cut off (or learn of) another site's
+    integration. An administrator manages all keys."""
+    user = viewer.user
+    return user is not None and all(user.allows(site_id) for site_id in key.site_ids)
+
+
 class SettingsPages:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
@@ -48,7 +56,11 @@ class SettingsPages:
         return await self._page(request, viewer, site, 200, **extra)
 
     async def _page(self, request: Request, viewer: Viewer, site: Site, status: int, **extra: Any) -> Response:
-        keys = [k for k in await self.store.list_api_keys() if site.id in k.site_ids and k.revoked_at is None]
+        keys = [
+            k
+            for k in await self.store.list_api_keys()
+            if site.id in k.site_ids and k.revoked_at is None and _manages(viewer, k)
+        ]
         links = [link for link in await self.store.list_shared_links(site.id) if link.revoked_at is None]
         now_ms = self.pages._now_ms()
         return self.pages.render(
@@ -134,7 +146,7 @@ class SettingsPages:
         key_id = str(form.get("id", ""))
         keys = {k.id: k for k in await self.store.list_api_keys()}
         key = keys.get(int(key_id)) if key_id.isdigit() else None
-        if key is None or site.id not in key.site_ids:
+        if key is None or site.id not in key.site_ids or not _manages(viewer, key):
             raise ValueError("there is no such API key for this site")
         await self.store.revoke_api_key(key.id, self.pages._now_ms())
 
