@@ -78,7 +78,12 @@ def main() -> None:
         else:
             rate = best["rps"] / 2
             paced = work / "paced.lua"
-            paced.write_text(lua_script(beacons(20_000, seed=8), 32 * 1000 / rate))
+            delay = 32 * 1000 / rate
+            for _ in range(2):  # calibrated: rate = connections / (delay + latency)
+                paced.write_text(lua_script(beacons(20_000, seed=8), delay))
+                achieved = wrk(url, paced, 5, 32)["rps"]
+                delay = max(32 * 1000 / rate - max(32 * 1000 / achieved - delay, 0.0), 0.1)
+            paced.write_text(lua_script(beacons(20_000, seed=8), delay))
             print(f"soak at ~{rate:.0f} req/s for {args.minutes} minutes:")
             for minute in range(args.minutes):
                 result = wrk(url, paced, 60, 32)
