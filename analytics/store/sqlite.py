@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -42,6 +43,8 @@ from analytics.store import sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
+
+log = logging.getLogger("analytics.store")
 
 AGGREGATE_TABLES = ("dim_values", "agg", "agg_days", "agg_months", "rollups")
 """Tables kept in the aggregates file (migrations create them in the main file; `migrate` moves them)."""
@@ -249,6 +252,7 @@ class SQLiteStore(AccountsMixin):
                 found = await cur.fetchone()
             if found is None:
                 continue
+            log.info("moving table %s into %s (once)", table, self.aggregates_path.name)
             create = re.sub(rf"^CREATE TABLE {table}\b", f"CREATE TABLE IF NOT EXISTS aggregates.{table}", found[0])
             async with _transaction(self.admin):  # writes the aggregates file only
                 await self.admin.execute(create)
