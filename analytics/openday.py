@@ -69,6 +69,23 @@ def compute(
     return rollup.rollup_day(events(path, site_id, start, end), date.fromordinal(day), ZoneInfo(tz), only, page_goals)
 
 
+def window(
+    path: str,
+    site_id: int,
+    read_from: int,
+    end: int,
+    start: int,
+    tz: str,
+    only: tuple[str, str] | None,
+    active: bool,
+    page_goals: Sequence[str],
+) -> list[rollup.Row]:
+    """What the worker runs for `24h` and `realtime`: the rows of the visits of [start, end) (with `active`, those
+    with an event in it), from the events since `read_from` (read each time: the window moves with the clock)."""
+    events = read_events(path, site_id, read_from, end)
+    return rollup.rollup_window(events, start, end, ZoneInfo(tz), 0, only, active=active, page_goals=page_goals)
+
+
 def pool() -> concurrent.futures.ProcessPoolExecutor:
     """The workers, started on first use (spawned: the server's threads are not copied into them)."""
     global _pool

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from analytics import apikeys
+from analytics import apikeys, rollup
 from analytics.config import Config
 from analytics.jobs import purge, rollup_site
 from analytics.sites import check_goal
@@ -140,6 +140,21 @@ async def test_last_24_hours_come_from_raw_events(stats: tuple[Harness, str]) ->
     hourly = await ask(h, key, {**body, "dimensions": ["time:hour"]})
     busy = {r["dimensions"][0]: r["metrics"] for r in hourly["results"] if r["metrics"] != [0, 0]}
     assert busy == {"2026-03-11 16:00:00": [1, 1], "2026-03-12 11:00:00": [1, 1]}
+
+
+async def test_the_last_24_hours_are_computed_outside_the_servers_interpreter(
+    stats: tuple[Harness, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy site's day of events is seconds of Python: in a thread of the server it held the GIL against ingest."""
+
+    def not_here(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("rollup_window ran in the server's process")
+
+    monkeypatch.setattr(rollup, "rollup_window", not_here)
+    h, key = stats
+    for date_range in ("24h", "realtime"):
+        answer = await ask(h, key, {"site_id": "example.com", "date_range": date_range, "metrics": ["visitors"]})
+        assert answer["results"][0]["metrics"] == [2 if date_range == "24h" else 1]  # the visit of 10:00 is on
 
 
 async def test_pagination_and_order(stats: tuple[Harness, str]) -> None:
