@@ -151,21 +151,17 @@ class IngestEndpoint:
 
         headers = _headers(scope, self.datacenter_header)
         if headers.length > self.max_body:
-            self.counts.record(
-                too_large := Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}")
-            )
-            await _reject(send, too_large)
+            await self._reject(send, Rejection(413, "body", f"is {headers.length} bytes; the limit is {self.max_body}"))
             return
         body = await self._read(receive)
         if body is None:
             return  # the client went away
         if len(body) > self.max_body:
-            await _reject(send, Rejection(413, "body", f"is larger than {self.max_body} bytes"))
+            await self._reject(send, Rejection(413, "body", f"is larger than {self.max_body} bytes"))
             return
         beacon = parse(body, headers.content_type)
         if isinstance(beacon, Rejection):
-            self.counts.record(beacon)
-            await _reject(send, beacon)
+            await self._reject(send, beacon)
             return
         outcome = await self._ingest(beacon, self._client(scope, headers))
         if outcome is None:
@@ -178,14 +174,17 @@ class IngestEndpoint:
         else:
             await _refuse(send, outcome)
 
+    async def _reject(self, send: Send, rejection: Rejection) -> None:
+        self.counts.record(rejection)
+        await _reject(send, rejection)
+
     async def _pixel(self, scope: Scope, send: Send) -> None:
         """`GET /api/event.gif?...`: the same event from a query string, answered with a 1x1 GIF."""
         headers = _headers(scope, self.datacenter_header)
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         beacon = from_query(pairs, headers.referer)
         if isinstance(beacon, Rejection):
-            self.counts.record(beacon)
-            await _reject(send, beacon)
+            await self._reject(send, beacon)
             return
         outcome = await self._ingest(beacon, self._client(scope, headers))
         if isinstance(outcome, Rejection):
