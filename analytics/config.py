@@ -190,7 +190,7 @@ class IngestConfig:
         _between(0, 100_000_000),
     )
     shed_after_ms: int = _opt(
-        2000,
+        1000,
         "Load shedding: an event whose request waited longer than this for the server (saturated), or that would "
         "wait longer than this for its commit, is answered 503 with Retry-After at once, so that latency stays "
         "bounded instead of growing for everyone. Browsers' sendBeacon does not retry, so this is a last resort: "

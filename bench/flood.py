@@ -3,7 +3,7 @@
     python bench/flood.py flood [--seconds 60]      # closed-loop wrk with many connections: far past capacity
     python bench/flood.py soak [--minutes 30]       # paced at half the measured maximum, one line per minute
 
-`flood` measures the maximum rate first (wrk, 64 connections, 10 s), then floods with 1,024 connections from many
+`flood` measures the maximum rate first (wrk, 64 connections, 10 s), then floods with 4,096 connections (`--connections`) from many
 networks for `--seconds`, then lets the server rest 60 s. It prints requests/s, p50/p99 of all answers, how many
 were not 2xx (503 shed, 429 rate-limited), and the server's resident memory before, at the end of the flood and
 after the rest. `soak` prints p99 and memory every minute at half the maximum rate: both should stay flat.
@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("mode", choices=("flood", "soak"))
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--minutes", type=int, default=30)
+    ap.add_argument("--connections", type=int, default=4096, help="flood connections (raise ulimit -n to match)")
+    ap.add_argument("--env", action="append", default=[], help="ANALYTICS_NAME=value for the server (repeatable)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -53,6 +55,7 @@ def main() -> None:
             "ANALYTICS_JOBS_INTERVAL_MINUTES": "0",
         }
     )
+    env.update(dict(item.split("=", 1) for item in args.env))
     subprocess.run([sys.executable, "-m", "analytics", "site", "add", "example.com"], cwd=work, env=env, check=True)
     server = subprocess.Popen([sys.executable, "-m", "analytics", "serve"], cwd=work, env=env)
     url = f"http://127.0.0.1:{port}/api/event"
@@ -65,10 +68,10 @@ def main() -> None:
         print(f"maximum (64 connections, closed loop): {best['rps']:.0f} req/s, p99 {best['p99_ms']:.1f} ms")
         print(f"server memory at rest: {idle:.0f} MB; after the maximum-rate run: {rss_mb(server.pid):.0f} MB")
         if args.mode == "flood":
-            flood = wrk(url, script, args.seconds, 1024)
+            flood = wrk(url, script, args.seconds, args.connections)
             end = rss_mb(server.pid)
             print(
-                f"flood (1,024 connections, {args.seconds} s): {flood['rps']:.0f} answers/s, "
+                f"flood ({args.connections:,} connections, {args.seconds} s): {flood['rps']:.0f} answers/s, "
                 f"p50 {flood['p50_ms']:.1f} ms, p99 {flood['p99_ms']:.1f} ms, not 2xx: {flood['non2xx']}, "
                 f"socket errors: {flood['socket_errors']}"
             )
