@@ -3,10 +3,11 @@
     python bench/flood.py flood [--seconds 60]      # closed-loop wrk with many connections: far past capacity
     python bench/flood.py soak [--minutes 30]       # paced at half the measured maximum, one line per minute
 
-`flood` measures the maximum rate first (wrk, 64 connections, 10 s), then floods with 4,096 connections (`--connections`) from many
-networks for `--seconds`, then lets the server rest 60 s. It prints requests/s, p50/p99 of all answers, how many
-were not 2xx (503 shed, 429 rate-limited), and the server's resident memory before, at the end of the flood and
-after the rest. `soak` prints p99 and memory every minute at half the maximum rate: both should stay flat.
+`flood` measures the maximum rate first (wrk, 64 connections, 10 s), then floods with 4,096 connections
+(`--connections`; raise `ulimit -n` to match) from many networks for `--seconds`, then lets the server rest
+60 s. It prints requests/s, p50/p99 of all answers, how many were not 2xx (503 shed, 429 rate-limited), and
+the server's resident memory before, at the end of the flood and after the rest. `soak` prints p99 and memory
+every minute at half the maximum rate: both should stay flat. `--env ANALYTICS_X=Y` sets server options.
 Needs wrk (Debian: apt-get install wrk).
 """
 
