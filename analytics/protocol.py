@@ -29,10 +29,15 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            self._head_bytes += len(data)
+            # Measured before parsing: a whole head can arrive in one read, and the parser would take it.
+            end = data.find(b"\r\n\r\n")
+            size = self._head_bytes + (len(data) if end < 0 else end + 4)
+            if size > self.max_head:
+                if not self.transport.is_closing():
+                    self._refuse()
+                return
+            self._head_bytes = size
         super().data_received(data)
-        if self._in_head and self._head_bytes > self.max_head and not self.transport.is_closing():
-            self._refuse()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
