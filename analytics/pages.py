@@ -38,7 +38,8 @@ def page(url: Url, hash_mode: bool = False) -> Page:
     for key, value in parse_qsl(url.query, keep_blank_values=False):
         key = key.lower()
         if (key in UTM_KEYS or key in ("ref", "source")) and key not in found:
-            found[key] = value.strip()[:MAX_UTM]
+            # Decoded here, after the URL's text was checked: a %00 would put a NUL in the stored value.
+            found[key] = value.replace("\x00", "").strip()[:MAX_UTM]
     return Page(
         hostname(url),
         path,

@@ -208,3 +208,11 @@ async def test_addresses_the_settings_ignore_are_not_limited_as_one_network(conf
         await h.add_site()
         answers = [await h.send(pageview(), headers={"X-Forwarded-For": f"81.2.{i}.1"}) for i in range(10)]
         assert [r.status_code for r in answers] == [202] * 10  # all IPv4 addresses truncate to 0.0.0.0 here
+
+
+async def test_a_percent_encoded_nul_in_a_utm_value_is_not_stored(harness: Harness) -> None:
+    """Query values are decoded after the URL's text is checked (found by the hostile review)."""
+    answer = await harness.send(pageview(url="https://example.com/x?utm_source=a%00b&ref=r%00"))
+    assert answer.status_code == 202
+    [row] = await harness.rows()
+    assert (row["utm_source"], row["source"]) == ("ab", "ab")
