@@ -153,6 +153,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
             prepare = stats.prepare(await store.list_sites(), now)
             tasks = [asyncio.create_task(prepare, name="prepare")]
             tasks.append(asyncio.create_task(_upkeep_loop(services, clock), name="upkeep"))
+            tasks.append(asyncio.create_task(ingest.loop_lag.run(), name="loop-lag"))
             if config.jobs.interval_minutes:
                 tasks.append(asyncio.create_task(_jobs_loop(services, clock), name="jobs"))
             try:
@@ -297,6 +298,18 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
         ),
         Metric(
             "analytics_queue_events", "gauge", "Events accepted and waiting for their commit.", lambda: writer.waiting
+        ),
+        Metric(
+            "analytics_event_loop_lag_seconds",
+            "gauge",
+            "How late the event loop runs a timer, averaged over its last turns.",
+            lambda: ingest.loop_lag.lag,
+        ),
+        Metric(
+            "analytics_ingest_admitted_share",
+            "gauge",
+            "Share of ingest requests admitted (below 1 while the loop runs later than shed_loop_lag_ms).",
+            lambda: ingest.loop_lag.share,
         ),
         Metric(
             "analytics_batch_commit_seconds", "histogram", "Time to commit one batch.", lambda: writer.batch_seconds

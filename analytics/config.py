@@ -197,6 +197,12 @@ class IngestConfig:
         "well above the latency of a healthy server (p99 ~15 ms at half its maximum rate).",
         _between(10, 60_000),
     )
+    shed_loop_lag_ms: int = _opt(
+        100,
+        "Load shedding: while the server's event loop runs this late (a timer's lag: what a request that just "
+        "arrived waits before its turn; ~1-5 ms when healthy), ingest answers 503 with Retry-After at once.",
+        _between(10, 60_000),
+    )
     datacenter_header: str = _opt(
         "",
         "Name of a request header that your reverse proxy sets on traffic from data centres and hosting networks "

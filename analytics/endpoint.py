@@ -28,6 +28,7 @@ from analytics.ingest import Client, Drop, signal_drop
 from analytics.limits import RateLimits
 from analytics.privacy import Network
 from analytics.protocol import RECEIVED
+from analytics.saturation import LoopLag
 
 if TYPE_CHECKING:
     from analytics.app import Services
@@ -121,6 +122,7 @@ class IngestEndpoint:
         self.max_user_agent = ingest.max_user_agent_bytes
         self.retry_after = str(ingest.retry_after_seconds).encode()
         self.shed_after = ingest.shed_after_ms / 1000
+        self.loop_lag = LoopLag(ingest.shed_loop_lag_ms / 1000)  # run by the app's lifespan
         self.limits = RateLimits(ingest.rate_limit_site_per_minute, ingest.rate_limit_address_per_minute)
         self.counts = Counts()
         self.datacenter_header = ingest.datacenter_header.lower().encode("latin-1")
@@ -129,8 +131,10 @@ class IngestEndpoint:
         method = scope["method"]
         pixel = scope["path"] == PIXEL_PATH
         received = scope.get(RECEIVED)
-        if received is not None and method != "OPTIONS" and time.monotonic() - received > self.shed_after:
-            # The request waited longer than shed_after_ms for the event loop: the server is saturated. Answering
+        if method != "OPTIONS" and (
+            not self.loop_lag.admit() or (received is not None and time.monotonic() - received > self.shed_after)
+        ):
+            # The server is saturated: its loop runs late, or this request waited too long for its turn. Answering
             # at once costs a fraction of the pipeline, which is what lets the accepted requests stay fast.
             self.counts.shed += 1
             await _refuse(send, Refusal(503, "the server is overloaded; retry later", self.retry_after))

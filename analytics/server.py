@@ -112,12 +112,12 @@ class CloseWhenStopping:
         self.server: _Server | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or self.server is None or not self.server.stopping:
+            await self.app(scope, receive, send)  # the common case: no wrapper around every answer
             return
 
         async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start" and self.server is not None and self.server.stopping:
+            if message["type"] == "http.response.start":
                 headers: list[Any] = [*message.get("headers", []), (b"connection", b"close")]
                 message = {**message, "headers": headers}
             await send(message)

@@ -16,6 +16,7 @@ from analytics.beacon import Beacon, Rejection, parse
 from analytics.config import Config
 from analytics.limits import Buckets
 from analytics.protocol import RECEIVED
+from analytics.saturation import LoopLag
 from tests.conftest import CHROME_UA, Clock, Harness, pageview, start
 from tests.test_store_sqlite import event
 
@@ -216,3 +217,33 @@ async def test_a_percent_encoded_nul_in_a_utm_value_is_not_stored(harness: Harne
     assert answer.status_code == 202
     [row] = await harness.rows()
     assert (row["utm_source"], row["source"]) == ("ab", "ab")
+
+
+async def test_a_loop_that_stays_late_lowers_the_admitted_share_and_one_pause_does_not() -> None:
+    lag = LoopLag(bound=0.2)
+    task = asyncio.create_task(lag.run())
+    try:
+        await asyncio.sleep(0.2)
+        time.sleep(0.3)  # noqa: ASYNC251 -- one long pause of the loop, on purpose
+        await asyncio.sleep(0.06)
+        assert lag.lag < 0.2 and lag.share == 1.0
+        for _ in range(6):  # a loop that stays saturated: every turn takes 0.3 s
+            time.sleep(0.3)  # noqa: ASYNC251 -- a loop that stays busy, on purpose
+            await asyncio.sleep(0)
+        assert lag.lag > 0.2 and lag.share < 1.0
+        await asyncio.sleep(2.5)  # the load is gone: the share comes back
+        assert lag.share == 1.0
+    finally:
+        task.cancel()
+
+
+async def test_ingest_admits_only_its_share_while_the_loop_stays_late(harness: Harness) -> None:
+    ingest = harness.app.ingest  # type: ignore[attr-defined]
+    ingest.loop_lag.share = 0.25
+    answers = [await harness.send(pageview()) for _ in range(8)]
+    assert sorted(a.status_code for a in answers) == [202] * 2 + [503] * 6
+    refused = next(a for a in answers if a.status_code == 503)
+    assert "overloaded" in refused.json()["error"] and int(refused.headers["retry-after"]) >= 1
+    ingest.loop_lag.share = 1.0
+    assert (await harness.send(pageview())).status_code == 202
+    assert len(await harness.rows()) == 3
