@@ -199,8 +199,10 @@ class IngestConfig:
     )
     shed_loop_lag_ms: int = _opt(
         100,
-        "Load shedding: while the server's event loop runs this late (a timer's lag: what a request that just "
-        "arrived waits before its turn; ~1-5 ms when healthy), ingest answers 503 with Retry-After at once.",
+        "Load shedding: while the server's event loop runs later than this (a timer's lag, averaged over a few "
+        "turns: what a request that just arrived waits before its turn; a few ms when healthy), ingest admits a "
+        "shrinking share of requests and answers the others 503 with Retry-After at once; the share grows back "
+        "as soon as the loop keeps time.",
         _between(10, 60_000),
     )
     datacenter_header: str = _opt(
