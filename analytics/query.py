@@ -204,7 +204,10 @@ def _include(value: Any) -> tuple[bool, bool]:
     comparisons = value.get("comparisons")
     if comparisons not in (None, False) and comparisons != {"mode": "previous_period"}:
         raise QueryError('include.comparisons supports {"mode": "previous_period"} only')
-    return bool(comparisons), bool(value.get("total_rows"))
+    total_rows = value.get("total_rows", False)
+    if not isinstance(total_rows, bool):
+        raise QueryError("include.total_rows must be true or false")
+    return bool(comparisons), total_rows
 
 
 def resolve(date_range: str | tuple[date, date], today: date, first_day: date) -> tuple[date, date]:

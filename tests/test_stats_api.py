@@ -346,6 +346,7 @@ async def test_a_breakdown_by_day_and_by_month(stats: tuple[Harness, str]) -> No
         ({"site_id": "example.com", "metrics": ["visitors"], "date_range": "forever"}, "date_range"),
         ({"site_id": "example.com", "metrics": ["visitors"], "date_range": ["2026-03-12", "2026-03-01"]}, "starts"),
         ({**BASE, "metrics": ["visitors"], "pagination": {"limit": 0}}, "pagination"),
+        ({**BASE, "metrics": ["visitors"], "include": {"total_rows": {}}}, "total_rows must be true or false"),
     ],
 )
 async def test_questions_the_aggregates_cannot_answer_get_400_with_the_reason(
