@@ -100,6 +100,12 @@ class ServerConfig:
         "closed before the rest is read.",
         _between(4096, 1_048_576),
     )
+    header_timeout_seconds: float = _opt(
+        10.0,
+        "Longest time a request's head (request line and headers) may take to arrive once it has begun; a slower "
+        "one is answered 408 and its connection closed, so that slow clients cannot hold connections.",
+        _between(1, 300),
+    )
     metrics_networks: tuple[str, ...] = _opt(
         (),
         "Networks allowed to read /metrics (Prometheus text format: events accepted, dropped by reason, queue "

@@ -144,7 +144,7 @@ def serve(config: Config) -> None:
             server_header=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
-            http=bounded(config.server.max_header_bytes),
+            http=bounded(config.server.max_header_bytes, config.server.header_timeout_seconds),
         )
     )
     asgi.server = server

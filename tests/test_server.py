@@ -582,3 +582,28 @@ def test_a_shm_file_truncated_under_the_server_is_a_logged_crash_that_a_restart_
         assert [f"/t/{i}" for i in range(10)] + ["/t/restarted"] == [p for p in paths if p != "/t/after"]
     finally:
         assert restarted.stop() == 0
+
+
+def test_a_head_that_arrives_too_slowly_is_answered_408_and_its_connection_closed(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    """A slowloris held connections for good: one header line every few seconds, never the end of the head."""
+    env = {**server_env, "ANALYTICS_SERVER_HEADER_TIMEOUT_SECONDS": "1"}
+    assert run_cli(tmp_path, env, "site", "add", "example.com").returncode == 0
+    server = start_server(tmp_path, env)
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            started = time.monotonic()
+            slow.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.5)
+            slow.sendall(b"X-Slow: 1\r\n")  # still coming, too slowly
+            answer = b""
+            while chunk := slow.recv(65_536):
+                answer += chunk
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"took over 1 s" in answer
+        assert 0.9 < waited < 5
+        assert send(server, IPS[0], AGENTS[0]).status_code == 202  # a normal request on a new connection
+    finally:
+        server.stop()
