@@ -106,6 +106,13 @@ class ServerConfig:
         "one is answered 408 and its connection closed, so that slow clients cannot hold connections.",
         _between(1, 300),
     )
+    max_connections_per_address: int = _opt(
+        256,
+        "Open connections accepted from one address at once; beyond, new ones are closed at once (a slowloris "
+        "holds thousands). Connections from server.trusted_proxies are not capped: set the limit on the proxy. "
+        "Counted in memory only. 0: no cap.",
+        _between(0, 1_000_000),
+    )
     metrics_networks: tuple[str, ...] = _opt(
         (),
         "Networks allowed to read /metrics (Prometheus text format: events accepted, dropped by reason, queue "

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from analytics.privacy import Network, parse_ip
 
 RECEIVED = "analytics.received"
 """Scope key: time.monotonic() when the request's head was parsed (how long it then waited for the app is the
@@ -24,6 +26,11 @@ queueing delay the ingest endpoint sheds on)."""
 class BoundedHttpTools(HttpToolsProtocol):
     max_head = 32_768
     head_timeout = 10.0
+    per_address = 0
+    """Open connections allowed from one address (0: no cap); trusted proxies, which carry many clients, are not
+    capped. Held in memory only, as a count per address while its connections are open."""
+    trusted: tuple[Network, ...] = ()
+    _open: ClassVar[dict[str, int]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,8 +63,31 @@ class BoundedHttpTools(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._counted: str | None = None
+        if not self.per_address or self.client is None:
+            return
+        host = self.client[0]
+        address = parse_ip(host)
+        if address is not None and any(network.contains(address) for network in self.trusted):
+            return
+        if self._open.get(host, 0) >= self.per_address:
+            # One address holding this many connections is a flood (a slowloris): no more, and no answer.
+            transport.close()
+            return
+        self._open[host] = self._open.get(host, 0) + 1
+        self._counted = host
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        if self._counted is not None:
+            left = self._open.get(self._counted, 1) - 1
+            if left > 0:
+                self._open[self._counted] = left
+            else:
+                self._open.pop(self._counted, None)
+            self._counted = None
         super().connection_lost(exc)
 
     def _stop_timer(self) -> None:
@@ -88,6 +118,9 @@ class BoundedHttpTools(HttpToolsProtocol):
         self.transport.close()
 
 
-def bounded(max_head: int, head_timeout: float) -> type[BoundedHttpTools]:
+def bounded(
+    max_head: int, head_timeout: float, per_address: int = 0, trusted: tuple[Network, ...] = ()
+) -> type[BoundedHttpTools]:
     """The protocol class uvicorn instantiates per connection, with the configured limits."""
-    return type("BoundedHttpTools", (BoundedHttpTools,), {"max_head": max_head, "head_timeout": head_timeout})
+    limits = {"max_head": max_head, "head_timeout": head_timeout, "per_address": per_address, "trusted": trusted}
+    return type("BoundedHttpTools", (BoundedHttpTools,), {**limits, "_open": {}})

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.app import AccessLog, create_app
 from analytics.config import Config
+from analytics.privacy import Network
 from analytics.protocol import bounded
 
 log = logging.getLogger("analytics.server")
@@ -144,7 +145,12 @@ def serve(config: Config) -> None:
             server_header=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
-            http=bounded(config.server.max_header_bytes, config.server.header_timeout_seconds),
+            http=bounded(
+                config.server.max_header_bytes,
+                config.server.header_timeout_seconds,
+                config.server.max_connections_per_address,
+                tuple(Network.parse(n) for n in config.server.trusted_proxies),
+            ),
         )
     )
     asgi.server = server

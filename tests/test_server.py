@@ -607,3 +607,45 @@ def test_a_head_that_arrives_too_slowly_is_answered_408_and_its_connection_close
         assert send(server, IPS[0], AGENTS[0]).status_code == 202  # a normal request on a new connection
     finally:
         server.stop()
+
+
+def test_one_address_cannot_hold_more_than_its_share_of_connections(tmp_path: Path, server_env: dict[str, str]) -> None:
+    """~20,000 slow connections from one address exhausted the server's file descriptors: nobody got in."""
+    env = {
+        **server_env,
+        "ANALYTICS_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "20",
+        "ANALYTICS_SERVER_TRUSTED_PROXIES": "10.0.0.0/8",  # this test's 127.0.0.1 is a client, not a proxy
+    }
+    assert run_cli(tmp_path, env, "site", "add", "example.com").returncode == 0
+    server = start_server(tmp_path, env)
+    port = int(server.url.rsplit(":", 1)[1])
+    held: list[socket.socket] = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+            held.append(s)
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            try:
+                extra.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = extra.recv(65_536)
+            except (ConnectionResetError, BrokenPipeError):
+                answer = b""
+            assert answer == b""  # closed at once, unanswered
+        for s in held:
+            s.close()
+        held.clear()
+        deadline = time.monotonic() + 5
+        while True:  # the count drops as the server sees the connections go
+            try:
+                if httpx.get(f"{server.url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "connections were not counted down"
+            time.sleep(0.1)
+    finally:
+        for s in held:
+            s.close()
+        server.stop()
