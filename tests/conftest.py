@@ -46,7 +46,14 @@ def clock() -> Clock:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config().replace("database", url=f"sqlite:///{tmp_path}/data/analytics.db")
+    # In-process, the app shares its event loop with the test itself (Hypothesis generating and shrinking
+    # examples, a test's own synchronous work): that loop's lag says nothing about the server's load, so
+    # shedding by it is off here. It is tested on its own (tests/test_hostile.py: LoopLag, the admitted share).
+    return (
+        Config()
+        .replace("database", url=f"sqlite:///{tmp_path}/data/analytics.db")
+        .replace("ingest", shed_loop_lag_ms=60_000)
+    )
 
 
 @dataclass
