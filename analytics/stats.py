@@ -9,7 +9,7 @@ import logging
 import operator
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -69,6 +69,16 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
     return ranges
 
 
+async def _in_worker(work: Callable[..., list[rollup.Row]], *args: Any) -> list[rollup.Row] | None:
+    """Rows computed in an open-day worker process; None if the worker broke (the caller computes them here)."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(openday.pool(), work, *args)
+    except Exception as exc:  # noqa: BLE001 -- a broken worker must not break the answer: compute here
+        log.warning("the open-day worker failed (%s): computing in the server's process", exc)
+        openday.reset()
+        return None
+
+
 class OpenDays:
     """Rows of days not rolled up yet, computed from raw events (every dimension at once) and reused: a busy
     site's day holds tens of thousands of events, and a dashboard asks a dozen questions at once.
@@ -118,11 +128,7 @@ class OpenDays:
         rows: list[rollup.Row] | None = None
         if path is not None:  # in the worker process: the server's interpreter stays free
             args = (path, site.id, start, end, day.toordinal(), tz.key, only, site.page_goals)
-            try:
-                rows = await asyncio.get_running_loop().run_in_executor(openday.pool(), openday.compute, *args)
-            except Exception as exc:  # noqa: BLE001 -- a broken worker must not break the answer: compute here
-                log.warning("the open-day worker failed (%s): computing in the server's process", exc)
-                openday.reset()
+            rows = await _in_worker(openday.compute, *args)
         if rows is None:
             events = await store.events_between(site.id, start, end)
             rows = await asyncio.to_thread(rollup.rollup_day, events, day, tz, only, site.page_goals)
@@ -372,12 +378,7 @@ class Answerer:
         rows: list[rollup.Row] | None = None
         if path is not None:
             args = (path, self.site.id, start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
-            try:
-                loop = asyncio.get_running_loop()
-                rows = await loop.run_in_executor(openday.pool(), openday.window, *args, self.site.page_goals)
-            except Exception as exc:  # noqa: BLE001 -- a broken worker must not break the answer: compute here
-                log.warning("the open-day worker failed (%s): computing in the server's process", exc)
-                openday.reset()
+            rows = await _in_worker(openday.window, *args, self.site.page_goals)
         if rows is None:
             events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
             rows = await asyncio.to_thread(
