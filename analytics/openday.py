@@ -31,6 +31,7 @@ from analytics.store.sqlite import read_events
 REREAD_S = 300.0  # every 5 minutes all events are read again (cheap insurance against anything missed)
 OVERLAP_MS = 60_000  # events may be committed a little out of order: the last minute is always read again
 WORKERS = 2  # a filter's rows need not wait for a refresh of the unfiltered ones
+NICENESS = 10  # on a busy machine the server's process, which takes the events, gets the CPU first
 
 _cache: dict[tuple[str, int, int, int], tuple[float, list[Event]]] = {}
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -91,7 +92,7 @@ def pool() -> concurrent.futures.ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = processes.pool(WORKERS)
+            _pool = processes.pool(WORKERS, niceness=NICENESS)
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 

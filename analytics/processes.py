@@ -21,6 +21,8 @@ PR_SET_PDEATHSIG = 1
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its parent still runs (where prctl is not available)
+IN_WORKER = False
+"""True in a worker process: work meant for a worker is done where it is, never sent on to another pool."""
 
 
 def _watch_parent(parent: int) -> None:
@@ -36,6 +38,8 @@ def initialize(parent: int, niceness: int) -> None:
     (PR_SET_PDEATHSIG; strictly, when the thread that spawned it ends: the event loop's thread, which submits all
     work). Everywhere, a thread also polls for a new parent pid, which covers a parent that died before prctl was
     called and systems without prctl."""
+    global IN_WORKER
+    IN_WORKER = True
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)

@@ -9,13 +9,13 @@ import logging
 import operator
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from analytics import openday, rollup
+from analytics import openday, processes, rollup
 from analytics.query import Query, QueryError, check_size, iso, previous, resolve, stored_dimension
 from analytics.sites import Site
 from analytics.store.base import Store
@@ -70,7 +70,10 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
 
 
 async def _in_worker(work: Callable[..., list[rollup.Row]], *args: Any) -> list[rollup.Row] | None:
-    """Rows computed in an open-day worker process; None if the worker broke (the caller computes them here)."""
+    """Rows computed in an open-day worker process; None if the worker broke (the caller computes them here).
+    In a worker process already (analytics/answers.py), they are computed in a thread of that process."""
+    if processes.IN_WORKER:
+        return await asyncio.to_thread(work, *args)
     try:
         return await asyncio.get_running_loop().run_in_executor(openday.pool(), work, *args)
     except Exception as exc:  # noqa: BLE001 -- a broken worker must not break the answer: compute here
@@ -93,6 +96,26 @@ class OpenDays:
         self.stale_for = max(stale_for, max_age)
         self._rows: dict[tuple[int, int, tuple[str, str] | None], tuple[float, list[rollup.Row]]] = {}
         self._pending: dict[tuple[int, int, tuple[str, str] | None], asyncio.Task[list[rollup.Row]]] = {}
+        self._windows: dict[tuple[int, tuple[str, str] | None, bool, int], tuple[float, int, list[rollup.Row]]] = {}
+
+    async def window(
+        self,
+        key: tuple[int, tuple[str, str] | None, bool, int],
+        end_ms: int,
+        compute: Callable[[], Awaitable[list[rollup.Row]]],
+    ) -> list[rollup.Row]:
+        """A 24h or realtime window's rows, reused for `max_age` seconds like a day's: each is up to a day of
+        events read and rolled up again, and the window moves with the clock (its end within `max_age` of the
+        one computed counts as the same)."""
+        cached = self._windows.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.max_age and 0 <= end_ms - cached[1] < self.max_age * 1000:
+            return cached[2]
+        rows = await compute()
+        if len(self._windows) > 1000:
+            self._windows.clear()
+        self._windows[key] = (now, end_ms, rows)
+        return rows
 
     async def rows(
         self, store: Store, site: Site, tz: ZoneInfo, day: date, only: tuple[str, str] | None = None
@@ -374,22 +397,28 @@ class Answerer:
         found = self.windows.get(end_ms)
         if found is not None:
             return found
-        path = self.store.reader_path()
-        rows: list[rollup.Row] | None = None
-        if path is not None:
-            args = (path, self.site.id, start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
-            rows = await _in_worker(openday.window, *args, self.site.page_goals)
-        if rows is None:
-            events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
-            rows = await asyncio.to_thread(
-                partial(rollup.rollup_window, active=realtime, page_goals=self.site.page_goals),
-                events,
-                start_ms,
-                end_ms,
-                self.tz,
-                0,
-                self.filter,
-            )
+
+        async def compute() -> list[rollup.Row]:
+            path = self.store.reader_path()
+            rows: list[rollup.Row] | None = None
+            if path is not None:
+                args = (path, self.site.id, start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
+                rows = await _in_worker(openday.window, *args, self.site.page_goals)
+            if rows is None:
+                events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
+                rows = await asyncio.to_thread(
+                    partial(rollup.rollup_window, active=realtime, page_goals=self.site.page_goals),
+                    events,
+                    start_ms,
+                    end_ms,
+                    self.tz,
+                    0,
+                    self.filter,
+                )
+            return rows
+
+        back = round((int(self.now.timestamp() * 1000) + 1 - end_ms) / self._span_ms)  # 0: now, 1: the one before
+        rows = await self.open_days.window((self.site.id, self.filter, realtime, back), end_ms, compute)
         self.windows[end_ms] = rows
         return rows
 

@@ -11,17 +11,16 @@ import json
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from analytics import apikeys
+from analytics.answers import Answers, Busy
 from analytics.beacon import normalize_domain
 from analytics.errors import StoreError, TooSlow
 from analytics.query import QueryError, parse
 from analytics.sites import Site
-from analytics.stats import Answerer, OpenDays
 from analytics.web.auth import Sessions, same
 
 if TYPE_CHECKING:
@@ -34,6 +33,7 @@ REALTIME_WINDOW = timedelta(minutes=5)
 MAX_QUERY_BYTES = 65_536
 QUERY_SECONDS = 10.0  # a question still unanswered after this gets a 503: no dashboard question comes close
 RETRY_AFTER = "30"
+BUSY_RETRY_AFTER = "5"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -73,20 +73,17 @@ class StatsApi:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.open_days = OpenDays(open_days_max_age, open_days_stale_for)
+        self.answers = Answers(store, open_days_max_age, open_days_stale_for)
         self.sessions = sessions
         self.shared_site = shared_site
         self.budget = QUERY_SECONDS
 
     async def prepare(self, sites: list[Site], now: datetime) -> None:
-        """Computes today's rows of the sites that have raw events, one after the other (a head start only)."""
-        for site in sites:
-            tz = ZoneInfo(site.timezone)
-            try:
-                if await self.store.first_event_ts(site.id) is not None:
-                    await self.open_days.rows(self.store, site, tz, now.astimezone(tz).date())
-            except Exception as exc:  # noqa: BLE001 -- questions compute the rows themselves if this failed
-                log.warning("could not prepare today's figures of %s: %s", site.domain, exc)
+        """Computes today's rows of the sites that have raw events (a head start only)."""
+        try:
+            await self.answers.prepare(sites, now)
+        except Exception as exc:  # noqa: BLE001 -- questions compute the rows themselves if this failed
+            log.warning("could not prepare today's figures: %s", exc)
 
     async def _site(self, request: Request, domain: Any) -> Site | JSONResponse:
         """The site asked for, if the caller may read it: an API key (Authorization: Bearer), the dashboard's
@@ -124,7 +121,7 @@ class StatsApi:
             return _error(404, f"site {name} does not exist or {who} may not read it")
         return site
 
-    async def query(self, request: Request) -> JSONResponse:
+    async def query(self, request: Request) -> Response:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_QUERY_BYTES:
             return _error(413, f"the query is larger than {MAX_QUERY_BYTES} bytes")
@@ -143,12 +140,14 @@ class StatsApi:
                 return site
             query = parse(body)
             async with asyncio.timeout(self.budget):
-                answer = await Answerer(self.store, site, query, self.clock(), self.open_days).answer()
-            return JSONResponse(answer)
+                answer = await self.answers.answer(site, query, self.clock(), self.budget)
+            return Response(answer, media_type="application/json")
         except QueryError as exc:
             return _error(400, str(exc))
         except (TimeoutError, TooSlow):
             return _too_slow()
+        except Busy as exc:
+            return _error(503, f"{exc}: retry in a few seconds", {"Retry-After": BUSY_RETRY_AFTER})
         except StoreError as exc:
             return _error(503, f"the database is unavailable: {exc}")
 

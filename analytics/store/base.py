@@ -27,6 +27,9 @@ class Migration:
 
 
 class Store(Protocol):
+    read_seconds: float
+    """How long one Stats API read of the aggregates may run before it is stopped (TooSlow)."""
+
     async def open(self) -> None:
         """Connects; the schema must be migrated before anything else is asked."""
 

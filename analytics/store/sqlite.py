@@ -161,6 +161,7 @@ class SQLiteStore(AccountsMixin):
         self._reader: aiosqlite.Connection | None = None
         self._reader_lock = asyncio.Lock()
         self.read_seconds = READ_SECONDS
+        self.progress_steps = PROGRESS_STEPS
 
     async def _connect(self, attach: bool) -> aiosqlite.Connection:
         # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
@@ -193,6 +194,15 @@ class SQLiteStore(AccountsMixin):
             full = isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
             hint = ": free some space on the disk that holds it" if full else ""
             raise StoreError(f"cannot open the SQLite database {self.path}: {exc}{hint}") from None
+
+    async def open_for_reading(self) -> None:
+        """Opens the connections that read (a worker process's store: it answers questions, never writes)."""
+        try:
+            self._admin = await self._connect(attach=True)
+            self._reader = await self._connect(attach=True)
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
 
     async def close(self) -> None:
         self._stop_jobs_pool()
@@ -661,7 +671,7 @@ class SQLiteStore(AccountsMixin):
             deadline = time.monotonic() + self.read_seconds
             try:
                 # Queued on the connection's thread just before the statement, so it times this statement only.
-                await reader.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+                await reader.set_progress_handler(lambda: time.monotonic() > deadline, self.progress_steps)
                 async with reader.execute(sql, args) as cur:
                     return list(await cur.fetchall())
             except sqlite3.OperationalError as exc:
