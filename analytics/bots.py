@@ -89,6 +89,34 @@ GENERIC_RULES: tuple[str, ...] = (
     r"(?i)(?:^|[ ;(])(?:[a-z0-9.]+[-_.])?http(?:[-_.][a-z0-9.]+|rs)?/\d",
     # Automated browsers that say so.
     r"(?i)headless|phantomjs|puppeteer|playwright|selenium|webdriver|cypress|slimerjs|htmlunit|lighthouse|jsdom/",
+    # HTTP clients, tools and SDKs as a product token with its version anywhere in the string (`grpc-node/1.24.2`,
+    # `Needle/1.4.2 (Node.js v6.9.2)`, `Mozilla/5.0 (pc-x86_64-linux-gnu) Siege/4.0.4`, `kubectl/v1.12.0`): the
+    # ones above match the start, or a name no browser token contains. Not `Qt/4.8` (QtWebKit browsers, TVs) nor
+    # `Alamofire/` (iOS apps that people browse in).
+    r"(?i)(?:^|[ ;(,\[+])(?:python-requests|python-urllib3?|python-httpx|httpx|aiohttp|urllib3|httplib2|pycurl|treq|"
+    r"scrapy|mechanize|grequests|httpie|pip|axios|node-fetch|undici|got|superagent|node-superagent|needle|ky|ofetch|"
+    r"node|node\.js|nodejs|deno|bun|go-http-client|fasthttp|go-resty|resty|colly|java|apache-httpclient|okhttp|"
+    r"jersey|jetty|reactor-netty|reactornetty|ahc|async-http-client|apache-cxf|vert\.x-webclient|ktor-client|"
+    r"restsharp|windowspowershell|powershell|microsoft-cryptoapi|microsoft bits|microsoft-webdav-miniredir|winhttp|"
+    r"ruby|faraday|http\.rb|rest-client|typhoeus|excon|httparty|guzzlehttp|guzzle|php|symfony httpclient|"
+    r"laminas_http_client|zend_http_client|php-curl-class|wordpress|libwww-perl|http-tiny|mojolicious|"
+    r"www-mechanize|reqwest|hyper|ureq|isahc|curl-rust|attohttpc|awc|libcurl|curl|wget2?|aria2|httrack|axel|lftp|"
+    r"dart|dio|hackney|postmanruntime|insomnia|paw|rapidapi|k6|apachebench|jmeter|gatling|locust|hey|vegeta|siege|"
+    r"autocannon|artillery|kubectl|prometheus|grpc-[a-z]+|npm|pnpm|yarn|gradle|maven|cpython|zombie\.js|csquery|"
+    r"libsoup|cpp-httplib|cpprest|unirest|feign|httpclient|httpurlconnection|bruno|hoppscotch)/v?\d",
+    # Uptime, performance and synthetic monitoring services by name, where they say neither "monitor" nor "bot":
+    # `... Firefox/101.0 site24x7`, `(...; PTST 2.386)` (WebPageTest), `(...; Neustar WPM)`, `360JK yunjiankong`
+    # (jiankong: monitoring, in Chinese; also Jiankongbao).
+    r"(?i)uptimerobot|pingdom|statuscake|site24x7|better ?uptime|betterstack|datadog|new ?relic|checkly|freshping|"
+    r"hetrix|uptime[- ]?kuma|zabbix|nagios|icinga|monitoring-plugins|check_http|blackbox[- _]?exporter|catchpoint|"
+    r"dynatrace|gtmetrix|webpagetest|alertra|neustar wpm|dotcom-monitor|wormly|host-tracker|monitis|uptrends|"
+    r"alertsite|sitescope|thousandeyes|speedcurve|debugbear|sematext|cloudwatchsynthetics|stackdriver|ohdear|"
+    r"cronitor|hyperping|uptimia|updown\.io|nodeping|montastic|pulsetic|jiankong|appdynamics|elastic-synthetics",
+    r"(?:^|[^A-Za-z])PTST[/ ]\d",
+    # Link checkers; installers and updaters (`Cygwin-Setup/2.932 (Windows NT 10.0...)`); a string that starts
+    # with Apple's bare `Darwin/` kernel token, with no app before it (an SDK's own: `Darwin/24.5.0 (Watch7,9;
+    # watchOS 11.4) MatomoTrackerSDK/7.7.0`; an app's URLSession sends `App/1 CFNetwork/... Darwin/...`).
+    r"(?i)link ?check|broken ?link|[a-z][-_ ]?(?:setup|installer|updater)/\d|^darwin/\d",
 )
 
 
@@ -107,18 +135,30 @@ class BotMatcher:
         )
 
     def declared(self, ua: str) -> bool:
-        return self._set.extract(ua) is not None
+        if self._set.extract(ua) is None:
+            return False
+        # A browser that gives its own site after its name (`Avant Browser (http://www.avantbrowser.com)`, `QtWeb
+        # Internet Browser/3.0 http://www.QtWeb.net`, `Embedded Web Browser from: http://bsalsa.com/`): that URL
+        # alone does not make it a bot (the URL rule), so the string is matched again without it.
+        unlinked = _BROWSER_URL.sub(r"\1", ua)
+        return unlinked == ua or self._set.extract(unlinked) is not None
+
+
+_BROWSER_URL = re.compile(r"(?i)(browser(?:/[\d.]+)?\)?(?: from:)? \(?\+?)https?://[^\s;)]*")
 
 
 # Words of browsers and devices that ua-parser does not know by name: text browsers (Lynx, w3m, Dillo), old and
 # exotic ones (Amiga's AWeb and Voyager, OmniWeb, Mosaic), set-top boxes, consoles and apps that say their platform
-# in lower case (`hulu/3.65 (android 9; ...)`). Without this, 25 of isbot's 537 browsers (5 %) were flagged.
+# in lower case (`hulu/3.65 (android 9; ...)`). Without this, 25 of isbot's 537 browsers (5 %) were flagged. `ios`
+# only as a word of its own: `KolibriOS libHTTP/1.1` is an HTTP library.
 _BROWSER_WORDS = re.compile(
     r"brows|web|surf|explor|navigat|mosaic|lynx|links|w3m|dillo|midori|omniweb|voyager|aweb|firefox|safari|chrom|"
-    r"opera|netscape|konqueror|gecko|khtml|presto|trident|edge|mobile|android|iphone|ipad|ios\b|darwin|cfnetwork|"
-    r"dalvik|linux|windows|win\d|macos|mac os|tizen|webos|roku|smart-?tv|hbbtv|playstation|xbox|nintendo|midp|"
-    r"cldc|blackberry|nokia|symbian|kindle|silk|nook|amiga|morphos|beos|haiku|risc ?os|openvms|msie|netfront|docomo|"
-    r"phone|opr/|icab|macintosh|fban|office",
+    r"opera|netscape|konqueror|gecko|khtml|presto|trident|edge|mobile|android|iphone|ipad|(?<![a-z])ios\b|darwin|"
+    r"cfnetwork|dalvik|linux|windows|win\d|macos|mac os|tizen|webos|roku|smart-?tv|hbbtv|playstation|xbox|nintendo|"
+    r"midp|cldc|blackberry|nokia|symbian|kindle|silk|nook|amiga|morphos|beos|haiku|risc ?os|openvms|msie|netfront|"
+    r"phone|opr/|icab|macintosh|fban|office|"
+    # X11 and the Unixes that ua-parser does not name (Netscape on HP-UX, IRIX, OSF1, OS/2); Japan's carriers.
+    r"x11|hp-ux|irix|osf1|sunos|solaris|os/2|docomo|softbank|vodafone|j-phone|kddi|willcom|ddipocket|up\.browser",
     re.IGNORECASE,
 )
 
