@@ -94,16 +94,22 @@ GENERIC_RULES: tuple[str, ...] = (
     # ones above match the start, or a name no browser token contains. Not `Qt/4.8` (QtWebKit browsers, TVs) nor
     # `Alamofire/` (iOS apps that people browse in).
     r"(?i)(?:^|[ ;(,\[+])(?:python-requests|python-urllib3?|python-httpx|httpx|aiohttp|urllib3|httplib2|pycurl|treq|"
-    r"scrapy|mechanize|grequests|httpie|pip|axios|node-fetch|undici|got|superagent|node-superagent|needle|ky|ofetch|"
-    r"node|node\.js|nodejs|deno|bun|go-http-client|fasthttp|go-resty|resty|colly|java|apache-httpclient|okhttp|"
-    r"jersey|jetty|reactor-netty|reactornetty|ahc|async-http-client|apache-cxf|vert\.x-webclient|ktor-client|"
-    r"restsharp|windowspowershell|powershell|microsoft-cryptoapi|microsoft bits|microsoft-webdav-miniredir|winhttp|"
-    r"ruby|faraday|http\.rb|rest-client|typhoeus|excon|httparty|guzzlehttp|guzzle|php|symfony httpclient|"
-    r"laminas_http_client|zend_http_client|php-curl-class|wordpress|libwww-perl|http-tiny|mojolicious|"
-    r"www-mechanize|reqwest|hyper|ureq|isahc|curl-rust|attohttpc|awc|libcurl|curl|wget2?|aria2|httrack|axel|lftp|"
-    r"dart|dio|hackney|postmanruntime|insomnia|paw|rapidapi|k6|apachebench|jmeter|gatling|locust|hey|vegeta|siege|"
-    r"autocannon|artillery|kubectl|prometheus|grpc-[a-z]+|npm|pnpm|yarn|gradle|maven|cpython|zombie\.js|csquery|"
-    r"libsoup|cpp-httplib|cpprest|unirest|feign|httpclient|httpurlconnection|bruno|hoppscotch)/v?\d",
+    r"scrapy|mechanize|grequests|httpie|pip|axios|node-fetch|undici|superagent|node-superagent|needle|ofetch|node|"
+    r"node\.js|nodejs|deno|go-http-client|fasthttp|go-resty|resty|colly|java|apache-httpclient|okhttp|jersey|jetty|"
+    r"reactor-netty|reactornetty|async-http-client|apache-cxf|vert\.x-webclient|ktor-client|restsharp|"
+    r"windowspowershell|powershell|microsoft-cryptoapi|microsoft bits|microsoft-webdav-miniredir|winhttp|ruby|"
+    r"faraday|http\.rb|rest-client|typhoeus|excon|httparty|guzzlehttp|guzzle|php|symfony httpclient|"
+    r"laminas_http_client|zend_http_client|php-curl-class|wordpress|libwww-perl|http-tiny|mojolicious|www-mechanize|"
+    r"reqwest|hyper|ureq|isahc|curl-rust|attohttpc|libcurl|curl|wget2?|aria2|httrack|lftp|dart|hackney|"
+    r"postmanruntime|insomnia|rapidapi|apachebench|jmeter|gatling|locust|vegeta|siege|autocannon|artillery|kubectl|"
+    r"prometheus|grpc-[a-z]+|npm|pnpm|yarn|gradle|maven|cpython|zombie\.js|csquery|libsoup|cpp-httplib|cpprest|"
+    r"unirest|feign|httpclient|httpurlconnection|bruno|hoppscotch)/v?\d",
+    # ... and short names only where the string starts with them (`got/11.8.2`, `Bun/1.0.25`, `k6/0.48.0`).
+    r"(?i)^(?:got|ky|bun|hey|dio|paw|awc|ahc|k6|axel)/v?\d",
+    # AI agents that fetch a page for a person or a model and say neither "bot" nor a URL (`... Chrome/119.0.0.0
+    # Safari/537.36 claude-web`).
+    r"(?i)claude-(?:web|user|searchbot)|anthropic-ai|perplexity-user|chatgpt-(?:user|browser)|cohere-(?:ai|training)|"
+    r"meta-external(?:agent|fetcher)|mistralai-user|gemini-deep-research|firecrawl",
     # Uptime, performance and synthetic monitoring services by name, where they say neither "monitor" nor "bot":
     # `... Firefox/101.0 site24x7`, `(...; PTST 2.386)` (WebPageTest), `(...; Neustar WPM)`, `360JK yunjiankong`
     # (jiankong: monitoring, in Chinese; also Jiankongbao).
@@ -149,10 +155,12 @@ _BROWSER_URL = re.compile(r"(?i)(browser(?:/[\d.]+)?\)?(?: from:)? \(?\+?)https?
 
 # Words of browsers and devices that ua-parser does not know by name: text browsers (Lynx, w3m, Dillo), old and
 # exotic ones (Amiga's AWeb and Voyager, OmniWeb, Mosaic), set-top boxes, consoles and apps that say their platform
-# in lower case (`hulu/3.65 (android 9; ...)`). Without this, 25 of isbot's 537 browsers (5 %) were flagged. `ios`
-# only as a word of its own: `KolibriOS libHTTP/1.1` is an HTTP library.
+# in lower case (`hulu/3.65 (android 9; ...)`). Without this, 25 of isbot's 537 browsers (5 %) were flagged. Not
+# `web` alone (`WebMon/2.0.0`, `webchk v1.2.0`, `webcollage/1.182`, `WebFetch` are tools), `links` and `ios` only as
+# words of their own (`BCKLINKS 1.0`; `KolibriOS libHTTP/1.1` is an HTTP library).
 _BROWSER_WORDS = re.compile(
-    r"brows|web|surf|explor|navigat|mosaic|lynx|links|w3m|dillo|midori|omniweb|voyager|aweb|firefox|safari|chrom|"
+    r"brows|webkit|webview|web0s|webtv|webpositive|ucweb|surf|explor|navigat|mosaic|lynx|(?<![a-z])e?links\b|"
+    r"w3m|dillo|midori|omniweb|voyager|aweb|firefox|safari|chrom|"
     r"opera|netscape|konqueror|gecko|khtml|presto|trident|edge|mobile|android|iphone|ipad|(?<![a-z])ios\b|darwin|"
     r"cfnetwork|dalvik|linux|windows|win\d|macos|mac os|tizen|webos|roku|smart-?tv|hbbtv|playstation|xbox|nintendo|"
     r"midp|cldc|blackberry|nokia|symbian|kindle|silk|nook|amiga|morphos|beos|haiku|risc ?os|openvms|msie|netfront|"

@@ -407,6 +407,35 @@ NEW_RULES = [
         "Mozilla/4.0 (compatible; MSIE 7.0; Windows; Windows NT 5.1)",
     ),
     (
+        "short library names only at the start",
+        "got/11.8.2 (https://github.com/sindresorhus/got)",
+        # made up, of the shape of an app that names itself with a short library name: not at the start, so kept
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+        "Hey/1.0",
+    ),
+    (
+        "AI agents by name",
+        "Mozilla/5.0 (Linux; arm_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36 claude-web",
+        # Anthropic's desktop app, an Electron web view a person reads in (the shape Electron apps send)
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Claude/0.7.1 "
+        "Chrome/128.0.6613.36 Electron/32.0.1 Safari/537.36",
+    ),
+    (
+        "`web` alone is no browser word in `shapeless`",
+        "WebMon/2.0.0",
+        "UCWEB8.4.0.150/28/352",
+    ),
+    (
+        "`web` alone is no browser word in `shapeless`",
+        "webchk v1.2.0",
+        "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.79 Safari/537.36",
+    ),
+    (
+        "`links` only as a word in the browser words of `shapeless`",
+        "BCKLINKS 1.0",
+        "Elinks 0.10.6",
+    ),
+    (
         "`ios` only as a word in the browser words of `shapeless`",
         "KolibriOS libHTTP/1.1",
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
