@@ -37,10 +37,12 @@ BROKEN_PATTERNS: dict[str, str | None] = {
     # Meta's in-app browser (an Android WebView, `; wv)`) that Facebook opens links in: people, not a fetcher.
     "MetaIAB Facebook": None,
     # Desktop apps whose web views people browse in: VS Code (Electron), ByteDance's Trae IDE, Fluid (a Mac
-    # site-specific browser). An agent fetching a page does not run the tracker; a person in the web view does.
+    # site-specific browser), Notion's desktop app (its link fetcher, `Notion/1.0 (https://notion.so; ...)`, gives
+    # a URL). An agent fetching a page does not run the tracker; a person in the web view does.
     r"Code\/1\.": None,
     r"Trae\/": None,
     "Fluid": None,
+    r"Notion\/": None,
     # Phone models: HTC Butterfly, Expanse and Fever_Plus (Android); the bots send `Butterfly/1.0`, start with
     # "Expanse, a Palo Alto Networks company" and send `Fever/1.38`.
     "Butterfly": "Butterfly/",
@@ -109,7 +111,7 @@ GENERIC_RULES: tuple[str, ...] = (
     # AI agents that fetch a page for a person or a model and say neither "bot" nor a URL (`... Chrome/119.0.0.0
     # Safari/537.36 claude-web`).
     r"(?i)claude-(?:web|user|searchbot)|anthropic-ai|perplexity-user|chatgpt-(?:user|browser)|cohere-(?:ai|training)|"
-    r"meta-external(?:agent|fetcher)|mistralai-user|gemini-deep-research|firecrawl",
+    r"meta-external(?:agent|fetcher)|mistralai-user|gemini-deep-research|firecrawl|novaact",
     # Uptime, performance and synthetic monitoring services by name, where they say neither "monitor" nor "bot":
     # `... Firefox/101.0 site24x7`, `(...; PTST 2.386)` (WebPageTest), `(...; Neustar WPM)`, `360JK yunjiankong`
     # (jiankong: monitoring, in Chinese; also Jiankongbao).
@@ -123,6 +125,10 @@ GENERIC_RULES: tuple[str, ...] = (
     # with Apple's bare `Darwin/` kernel token, with no app before it (an SDK's own: `Darwin/24.5.0 (Watch7,9;
     # watchOS 11.4) MatomoTrackerSDK/7.7.0`; an app's URLSession sends `App/1 CFNetwork/... Darwin/...`).
     r"(?i)link ?check|broken ?link|[a-z][-_ ]?(?:setup|installer|updater)/\d|^darwin/\d",
+    # Screenshot and thumbnail services and HTML-to-image renderers (`... Safari/537.36 Webthumb/2.0`,
+    # `(KHTML, like Gecko) wkhtmltoimage Safari/534.34`); feed readers that name RSS after a word of theirs
+    # (`QuiteRSS/0.18.12`, `Windows-RSS-Platform/2.0`; not Motorola's build ids such as `S1RSS32.38`).
+    r"(?i)screen ?shot|thumbnail|webthumb|wkhtmlto|webkit2png|[a-z-]rss[/ -]",
 )
 
 
@@ -156,12 +162,12 @@ _BROWSER_URL = re.compile(r"(?i)(browser(?:/[\d.]+)?\)?(?: from:)? \(?\+?)https?
 # Words of browsers and devices that ua-parser does not know by name: text browsers (Lynx, w3m, Dillo), old and
 # exotic ones (Amiga's AWeb and Voyager, OmniWeb, Mosaic), set-top boxes, consoles and apps that say their platform
 # in lower case (`hulu/3.65 (android 9; ...)`). Without this, 25 of isbot's 537 browsers (5 %) were flagged. Not
-# `web` alone (`WebMon/2.0.0`, `webchk v1.2.0`, `webcollage/1.182`, `WebFetch` are tools), `links` and `ios` only as
-# words of their own (`BCKLINKS 1.0`; `KolibriOS libHTTP/1.1` is an HTTP library).
+# `web` alone (`WebMon/2.0.0`, `webchk v1.2.0`, `webcollage/1.182`, `WebFetch` are tools), and `links` only as a word
+# (`BCKLINKS 1.0`). `ios` also ends other systems' names: tvOS, watchOS, ViziOS (Vizio's TVs).
 _BROWSER_WORDS = re.compile(
     r"brows|webkit|webview|web0s|webtv|webpositive|ucweb|surf|explor|navigat|mosaic|lynx|(?<![a-z])e?links\b|"
     r"w3m|dillo|midori|omniweb|voyager|aweb|firefox|safari|chrom|"
-    r"opera|netscape|konqueror|gecko|khtml|presto|trident|edge|mobile|android|iphone|ipad|(?<![a-z])ios\b|darwin|"
+    r"opera|netscape|konqueror|gecko|khtml|presto|trident|edge|mobile|android|iphone|ipad|ios\b|darwin|"
     r"cfnetwork|dalvik|linux|windows|win\d|macos|mac os|tizen|webos|roku|smart-?tv|hbbtv|playstation|xbox|nintendo|"
     r"midp|cldc|blackberry|nokia|symbian|kindle|silk|nook|amiga|morphos|beos|haiku|risc ?os|openvms|msie|netfront|"
     r"phone|opr/|icab|macintosh|fban|office|"

@@ -132,6 +132,12 @@ MISFLAGGED_BY_THE_LIST = [
         "Chrome/142.0.7444.235 Electron/39.2.7 Safari/537.36",
     ),
     (
+        r"Notion\/",
+        # Notion's desktop app (Electron), as ua-parser-js documents it among in-app browsers
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Notion/2.0.23 "
+        "Chrome/91.0.4472.164 Electron/13.6.9 Safari/537.36",
+    ),
+    (
         "Fluid",
         "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5_6; en-us) AppleWebKit/528.16 (KHTML, like Gecko) "
         "Fluid/0.9.6 Safari/528.16",
@@ -189,6 +195,7 @@ def test_every_replaced_pattern_has_its_browser_above() -> None:
         "Expanse, a Palo Alto Networks company, searches across the global IPv4 space multiple times per day",
         "Fever/1.38 (Feed Parser; http://feedafever.com; Allow like Gecko)",
         "Blackboard Safeassign",
+        "Notion/1.0 (https://notion.so; team@makenotion.com)",
         "Mozilla/5.0 (compatible; Freespoke/2.0; +https://crawler.freespoke.com)",
     ],
 )
@@ -407,6 +414,18 @@ NEW_RULES = [
         "Mozilla/4.0 (compatible; MSIE 7.0; Windows; Windows NT 5.1)",
     ),
     (
+        "screenshot and thumbnail services",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/534.34 (KHTML, like Gecko) wkhtmltoimage Safari/534.34",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    ),
+    (
+        "feed readers that name RSS after a word",
+        "Mozilla/5.0 (Windows NT 6.1) AppleWebKit/602.1 (KHTML, like Gecko) QuiteRSS/0.18.12 Safari/602.1",
+        # a Motorola build id with RSS inside
+        "Mozilla/5.0 (Linux; Android 12; moto g(50) 5G Build/S1RSS32.38-20-9-13; wv) AppleWebKit/537.36 (KHTML,like "
+        "Gecko) Version/4.0 Chrome/124.0.6367.180 Mobile Safari/537.36",
+    ),
+    (
         "short library names only at the start",
         "got/11.8.2 (https://github.com/sindresorhus/got)",
         # made up, of the shape of an app that names itself with a short library name: not at the start, so kept
@@ -435,11 +454,6 @@ NEW_RULES = [
         "BCKLINKS 1.0",
         "Elinks 0.10.6",
     ),
-    (
-        "`ios` only as a word in the browser words of `shapeless`",
-        "KolibriOS libHTTP/1.1",
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-    ),
 ]
 
 
@@ -462,6 +476,8 @@ OVERRIDDEN = [
     "Mozilla/4.77C-SGI [en] (X11; U; IRIX 6.5 IP32)",
     "Mozilla/4.61 [de] (OS/2; I)",
     "SoftBank/1.0/821SC/SCJ001/SN000000000000000 Flash/Flash-Lite/2.0",
+    # `ios` ends other systems' names too (Vizio's TVs), so it counts inside a word
+    "VIZIO V506-J09 ViziOS/1.4.512.847.1 WatchFree/24.06.13.2 FancyPlayer/1.1.30-qa",
     "Mozilla/3.0(DDIPOCKET;JRC/AH-J3001V,AH-J3002V/1.0/0100/c50)CNF/2.0",
 ]
 
