@@ -129,6 +129,9 @@ GENERIC_RULES: tuple[str, ...] = (
     # `(KHTML, like Gecko) wkhtmltoimage Safari/534.34`); feed readers that name RSS after a word of theirs
     # (`QuiteRSS/0.18.12`, `Windows-RSS-Platform/2.0`; not Motorola's build ids such as `S1RSS32.38`).
     r"(?i)screen ?shot|thumbnail|webthumb|wkhtmlto|webkit2png|[a-z-]rss[/ -]",
+    # Yandex's older robots start with its name (`Yandex/1.01.001 (compatible; Win16; I)`); its browser says
+    # `YaBrowser/`, its apps `YaApp_Android/`.
+    r"^Yandex/\d",
 )
 
 

@@ -1,16 +1,17 @@
 """Bot detection, measured: recall per kind of bot, false positives on real browsers, and the cost per User-Agent.
 
-    python bench/bots.py [--show [N]] [--bots FILE] [--browsers FILE]
+    python bench/bots.py [--show [N]] [--bots FILE] [--browsers FILE] [--against BOTS_PY]
 
 Reads the labelled public corpora of bench/data (sources and licences in bench/data/README.md): every string of
 bots.tsv is a bot by its source's label, every string of browsers.tsv a real browser, in-app browser or web view;
 heldout_bots.tsv and heldout_browsers.tsv.gz are the same from three other projects (CrawlerDetect, woothee,
-top-user-agents), less the strings of the main files, reported apart: the rules are not written from them.
+top-user-agents), less the strings of the main files, reported apart.
 Prints, for the detector of analytics/devices.py and for the one before issue 10 (the whole crawler list, a few
 headless markers and ua-parser's spider family), recall per category and per source, the share of browsers
 flagged (per source, per device type, and weighted by intoli's traffic shares), and the cost of one unseen
 User-Agent (no cache). --show lists the misclassified strings; --bots/--browsers score more files (one
-User-Agent a line, or a JSON list) as extra held-out sources.
+User-Agent a line, or a JSON list) as extra held-out sources. --against adds a column for another version of
+analytics/bots.py (`git show REV:analytics/bots.py > /tmp/bots_rev.py`), in the same run.
 
 Categories come from the sources' own labels (device-detector's bot category and `library` client type,
 crawler-user-agents' tags); strings without one (isbot, uap-core) are grouped by the name they carry, only to
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import importlib.util
 import io
 import json
 import re
@@ -200,6 +202,24 @@ class Before:
         return self._crawlers.extract(ua) is not None or any(m in ua for m in self.MARKERS)
 
 
+class Against:
+    """The detector with the rules of another analytics/bots.py (its crawler list, generic rules and `shapeless`)."""
+
+    def __init__(self, path: Path) -> None:
+        spec = importlib.util.spec_from_file_location("bots_against", path)
+        assert spec is not None and spec.loader is not None
+        self.module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.module)
+        self.matcher = self.module.BotMatcher()
+        self._resolver = Resolver(load_lazy_builtins())
+
+    def bot(self, ua: str) -> bool:
+        parsed = self._resolver(ua, Domain.ALL).complete().with_defaults()
+        if _classify(ua, parsed) == "bot" or not ua.strip() or self.matcher.declared(ua):
+            return True
+        return bool(self.module.shapeless(ua, parsed.os.family, parsed.device.family))
+
+
 def per_ua_cost(detect: Callable[[str], object], uas: list[str], rounds: int = 3) -> float:
     """Microseconds per unseen User-Agent (no cache), the best of a few rounds over the whole corpus."""
     best = float("inf")
@@ -275,6 +295,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--show", nargs="?", type=int, const=200, default=0, help="list misclassified strings")
     parser.add_argument("--bots", type=Path, action="append", default=[], help="extra held-out bot list")
     parser.add_argument("--browsers", type=Path, action="append", default=[], help="extra held-out browser list")
+    parser.add_argument("--against", type=Path, help="another version of analytics/bots.py, as a column")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     bots = load(DATA / "bots.tsv")
@@ -283,7 +304,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     extra_browsers = [s for path in args.browsers for s in extra(path)]
     now = DeviceDetector(cache_size=0)
     before = Before()
-    detectors: dict[str, Callable[[str], bool]] = {"before": before.bot, "now": lambda ua: now.detect(ua).bot}
+    detectors: dict[str, Callable[[str], bool]] = {"before": before.bot}
+    against = Against(args.against) if args.against else None
+    if against:
+        detectors["against"] = against.bot
+    detectors["now"] = lambda ua: now.detect(ua).bot
 
     def flags(samples: list[Sample]) -> dict[str, list[bool]]:
         return {name: [detect(s.ua) for s in samples] for name, detect in detectors.items()}
@@ -293,7 +318,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     print(f"corpora: {len(bots)} bots, {len(browsers)} browsers (bench/data; sources in bench/data/README.md)")
     report_bots("bots", bots, flags(bots), args.show)
     report_browsers("browsers", browsers, flags(browsers), args.show)
-    print(f"\nheld out (not used to write the rules): {len(heldout_bots)} bots, {len(heldout_browsers)} browsers")
+    print(f"\nheld out (three other projects, kept apart): {len(heldout_bots)} bots, {len(heldout_browsers)} browsers")
     report_bots("held-out bots", heldout_bots, flags(heldout_bots), args.show)
     report_browsers("held-out browsers", heldout_browsers, flags(heldout_browsers), args.show)
     if extra_bots:
@@ -307,6 +332,10 @@ def main(argv: Iterable[str] | None = None) -> None:
         f"\ncost of an unseen User-Agent (no cache, best of 3 over {len(uas)} strings): "
         f"before {costs['before']:.1f} us (bot flag only), now {costs['now']:.1f} us (the whole Device)"
     )
+    if against:
+        rules = {"against": against.matcher.declared, "now": now._bots.declared}
+        times = {name: min(per_ua_cost(f, uas, 1) for _ in range(5)) for name, f in rules.items()}
+        print(f"the bot rules alone (best of 5): against {times['against']:.2f} us, now {times['now']:.2f} us")
     sources = Counter(s.source.split("/")[0] for s in bots + browsers + heldout_bots + heldout_browsers)
     print("sources:", ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
 

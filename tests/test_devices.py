@@ -426,6 +426,12 @@ NEW_RULES = [
         "Gecko) Version/4.0 Chrome/124.0.6367.180 Mobile Safari/537.36",
     ),
     (
+        "Yandex's robots that start with its name",
+        "Yandex/1.01.001 (compatible; Win16; I)",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+        "YaBrowser/24.1.0.0 Safari/537.36",
+    ),
+    (
         "short library names only at the start",
         "got/11.8.2 (https://github.com/sindresorhus/got)",
         # made up, of the shape of an app that names itself with a short library name: not at the start, so kept
