@@ -3,7 +3,7 @@
 The matching runs in ua-parser's Rust engine (~10 us for an unseen string; the pure-Python matcher that
 `user-agents` uses costs ~750 us here), `user-agents` classifies the result as desktop, mobile or tablet, and
 analytics.bots decides whether it is a bot (~1,500 crawler patterns and the generic rules in the same Rust
-engine, ~2.5 us; measured by bench/bots.py). Results are kept in an
+engine, ~2.7 us; measured by bench/bots.py). Results are kept in an
 in-memory LRU cache keyed by the UA string, so the common case is a dictionary hit. The UA string itself is
 never returned and never leaves memory.
 """

@@ -1,14 +1,17 @@
 """Bot detection, measured: recall per kind of bot, false positives on real browsers, and the cost per User-Agent.
 
-    python bench/bots.py [--show [N]] [--bots FILE] [--browsers FILE]
+    python bench/bots.py [--show [N]] [--bots FILE] [--browsers FILE] [--against BOTS_PY]
 
 Reads the labelled public corpora of bench/data (sources and licences in bench/data/README.md): every string of
-bots.tsv is a bot by its source's label, every string of browsers.tsv a real browser, in-app browser or web view.
+bots.tsv is a bot by its source's label, every string of browsers.tsv a real browser, in-app browser or web view;
+heldout_bots.tsv and heldout_browsers.tsv.gz are the same from three other projects (CrawlerDetect, woothee,
+top-user-agents), less the strings of the main files, reported apart.
 Prints, for the detector of analytics/devices.py and for the one before issue 10 (the whole crawler list, a few
 headless markers and ua-parser's spider family), recall per category and per source, the share of browsers
 flagged (per source, per device type, and weighted by intoli's traffic shares), and the cost of one unseen
 User-Agent (no cache). --show lists the misclassified strings; --bots/--browsers score more files (one
-User-Agent a line, or a JSON list) as extra held-out sources.
+User-Agent a line, or a JSON list) as extra held-out sources. --against adds a column for another version of
+analytics/bots.py (`git show REV:analytics/bots.py > /tmp/bots_rev.py`), in the same run.
 
 Categories come from the sources' own labels (device-detector's bot category and `library` client type,
 crawler-user-agents' tags); strings without one (isbot, uap-core) are grouped by the name they carry, only to
@@ -19,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
+import importlib.util
+import io
 import json
 import re
 import sys
@@ -110,7 +116,11 @@ NAMED = [
     ("security", r"(?i)scan|nmap|nikto|sqlmap|zgrab|masscan|nuclei|censys|shodan|expanse|l9|gobuster|wpscan"),
 ]
 _NAMED = [(category, re.compile(pattern)) for category, pattern in NAMED]
-_NAMED_ONLY = {"isbot/crawlers.yml", "uap-core/test_device.yaml"}
+_NAMED_ONLY = {"isbot/crawlers.yml", "uap-core/test_device.yaml", "crawlerdetect/crawlers.txt"}
+# CrawlerDetect's "devices" are whatever it does not call a crawler: besides browsers, test strings, attack payloads
+# and bare words ("NULL", "1", "() { :;}; /bin/bash ..."). Its strings that do not start like a browser (Mozilla/,
+# Opera/) are shown apart, and the held-out total is also given without them.
+_JUNK = ("crawlerdetect/devices.txt", "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,10 @@ class Sample:
 
 
 def load(path: Path) -> list[Sample]:
-    with path.open(newline="") as f:
+    with (
+        gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", newline="") as f,
+    ):
         rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(rows)
         return [Sample(s, h, float(w) if w else 0.0, ua) for s, h, w, ua in rows]
@@ -147,6 +160,9 @@ def category(sample: Sample) -> str:
 
 def browser_group(sample: Sample) -> str:
     """A coarse group of the browser corpus: device type, in-app browsers, Android web views."""
+    if sample.source == _JUNK[0]:
+        kind = "other strings" if sample.hint == _JUNK[1] else "Mozilla/, Opera/"
+        return f"crawlerdetect devices, {kind}"
     if sample.hint.startswith("app:"):
         return "in-app browsers (device-detector)"
     if "; wv)" in sample.ua:
@@ -184,6 +200,24 @@ class Before:
         if _classify(ua, parsed) == "bot" or not ua.strip():
             return True
         return self._crawlers.extract(ua) is not None or any(m in ua for m in self.MARKERS)
+
+
+class Against:
+    """The detector with the rules of another analytics/bots.py (its crawler list, generic rules and `shapeless`)."""
+
+    def __init__(self, path: Path) -> None:
+        spec = importlib.util.spec_from_file_location("bots_against", path)
+        assert spec is not None and spec.loader is not None
+        self.module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.module)
+        self.matcher = self.module.BotMatcher()
+        self._resolver = Resolver(load_lazy_builtins())
+
+    def bot(self, ua: str) -> bool:
+        parsed = self._resolver(ua, Domain.ALL).complete().with_defaults()
+        if _classify(ua, parsed) == "bot" or not ua.strip() or self.matcher.declared(ua):
+            return True
+        return bool(self.module.shapeless(ua, parsed.os.family, parsed.device.family))
 
 
 def per_ua_cost(detect: Callable[[str], object], uas: list[str], rounds: int = 3) -> float:
@@ -240,6 +274,10 @@ def report_browsers(name: str, samples: list[Sample], flags: dict[str, list[bool
         print(f"    {label:40}{len(idx):>6}{cells}")
     cells = "".join(f"{_pct(sum(f), len(f)):>16}" for f in flags.values())
     print(f"  {'= all':42}{len(samples):>6}{cells}")
+    shaped = [i for i, s in enumerate(samples) if (s.source, s.hint) != _JUNK]
+    if len(shaped) < len(samples):
+        cells = "".join(f"{_pct(sum(f[i] for i in shaped), len(shaped)):>16}" for f in flags.values())
+        print(f"  {'= all but crawlerdetect other strings':42}{len(shaped):>6}{cells}")
     weighted = [i for i, s in enumerate(samples) if s.weight]
     if weighted:
         total = sum(samples[i].weight for i in weighted)
@@ -257,6 +295,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--show", nargs="?", type=int, const=200, default=0, help="list misclassified strings")
     parser.add_argument("--bots", type=Path, action="append", default=[], help="extra held-out bot list")
     parser.add_argument("--browsers", type=Path, action="append", default=[], help="extra held-out browser list")
+    parser.add_argument("--against", type=Path, help="another version of analytics/bots.py, as a column")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     bots = load(DATA / "bots.tsv")
@@ -265,14 +304,23 @@ def main(argv: Iterable[str] | None = None) -> None:
     extra_browsers = [s for path in args.browsers for s in extra(path)]
     now = DeviceDetector(cache_size=0)
     before = Before()
-    detectors: dict[str, Callable[[str], bool]] = {"before": before.bot, "now": lambda ua: now.detect(ua).bot}
+    detectors: dict[str, Callable[[str], bool]] = {"before": before.bot}
+    against = Against(args.against) if args.against else None
+    if against:
+        detectors["against"] = against.bot
+    detectors["now"] = lambda ua: now.detect(ua).bot
 
     def flags(samples: list[Sample]) -> dict[str, list[bool]]:
         return {name: [detect(s.ua) for s in samples] for name, detect in detectors.items()}
 
+    heldout_bots = load(DATA / "heldout_bots.tsv")
+    heldout_browsers = load(DATA / "heldout_browsers.tsv.gz")
     print(f"corpora: {len(bots)} bots, {len(browsers)} browsers (bench/data; sources in bench/data/README.md)")
     report_bots("bots", bots, flags(bots), args.show)
     report_browsers("browsers", browsers, flags(browsers), args.show)
+    print(f"\nheld out (three other projects, kept apart): {len(heldout_bots)} bots, {len(heldout_browsers)} browsers")
+    report_bots("held-out bots", heldout_bots, flags(heldout_bots), args.show)
+    report_browsers("held-out browsers", heldout_browsers, flags(heldout_browsers), args.show)
     if extra_bots:
         report_bots("extra bots", extra_bots, flags(extra_bots), args.show)
     if extra_browsers:
@@ -284,7 +332,11 @@ def main(argv: Iterable[str] | None = None) -> None:
         f"\ncost of an unseen User-Agent (no cache, best of 3 over {len(uas)} strings): "
         f"before {costs['before']:.1f} us (bot flag only), now {costs['now']:.1f} us (the whole Device)"
     )
-    sources = Counter(s.source.split("/")[0] for s in bots + browsers)
+    if against:
+        rules = {"against": against.matcher.declared, "now": now._bots.declared}
+        times = {name: min(per_ua_cost(f, uas, 1) for _ in range(5)) for name, f in rules.items()}
+        print(f"the bot rules alone (best of 5): against {times['against']:.2f} us, now {times['now']:.2f} us")
+    sources = Counter(s.source.split("/")[0] for s in bots + browsers + heldout_bots + heldout_browsers)
     print("sources:", ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
 
 

@@ -132,6 +132,12 @@ MISFLAGGED_BY_THE_LIST = [
         "Chrome/142.0.7444.235 Electron/39.2.7 Safari/537.36",
     ),
     (
+        r"Notion\/",
+        # Notion's desktop app (Electron), as ua-parser-js documents it among in-app browsers
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Notion/2.0.23 "
+        "Chrome/91.0.4472.164 Electron/13.6.9 Safari/537.36",
+    ),
+    (
         "Fluid",
         "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5_6; en-us) AppleWebKit/528.16 (KHTML, like Gecko) "
         "Fluid/0.9.6 Safari/528.16",
@@ -189,6 +195,7 @@ def test_every_replaced_pattern_has_its_browser_above() -> None:
         "Expanse, a Palo Alto Networks company, searches across the global IPv4 space multiple times per day",
         "Fever/1.38 (Feed Parser; http://feedafever.com; Allow like Gecko)",
         "Blackboard Safeassign",
+        "Notion/1.0 (https://notion.so; team@makenotion.com)",
         "Mozilla/5.0 (compatible; Freespoke/2.0; +https://crawler.freespoke.com)",
     ],
 )
@@ -228,6 +235,19 @@ DECLARED_BOTS = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 "
     "DatadogSynthetics",
     "Uptime-Kuma/1.23.11",
+    "Mozilla/5.0 (compatible; Site24x7)",
+    "NewRelicPinger/1.0 (1234567)",
+    "Zabbix",
+    "check_http/v2.3.3 (monitoring-plugins 2.3.3)",
+    "Blackbox Exporter/0.24.0",
+    "Prometheus/2.45.0",
+    # more HTTP libraries
+    "Dart/3.2 (dart:io)",
+    "Faraday v2.7.10",
+    "reqwest/0.11.22",
+    "insomnia/8.4.5",
+    "rest-client/2.1.0 (linux-gnu x86_64) ruby/3.2.2p53",
+    "Deno/1.40.2",
     # link previewers
     "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
     "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
@@ -331,3 +351,157 @@ def test_real_browsers_web_views_and_devices_are_not_bots(ua: str) -> None:
 )
 def test_screen_class(width: int | None, expected: str) -> None:
     assert screen_class(width) == expected
+
+
+# Each generic rule added for monitors and HTTP libraries: a bot it catches (from the corpora of bench/data), and a
+# browser of the same shape that it must not catch.
+NEW_RULES = [
+    (
+        "library token with its version, anywhere",
+        "grpc-node/1.24.2 grpc-c/8.0.0 (linux; chttp2; ganges)",
+        # QtWebKit browsers and TVs say `Qt/4.8`: not an HTTP library
+        "Mozilla/5.0 (QtEmbedded; Linux) AppleWebKit/537.4 (KHTML, like Gecko) Qt/4.8.2 Safari/537.4, HbbTV/1.2.1 "
+        "(Sharp_UMC_LCDTV, LC-43CFF6452K, wired)",
+    ),
+    (
+        "library token with its version, anywhere",
+        "Needle/1.4.2 (Node.js v6.9.2; linux x64)",
+        # an iOS browser app built on Alamofire: people browse in it
+        "SafeBrowser/6.5 (com.browser.privatebrowser; build:6.5.1; iOS 26.4.2) Alamofire/5.6.4",
+    ),
+    (
+        "library token with its version, anywhere",
+        "Mozilla/5.0 (pc-x86_64-linux-gnu) Siege/4.0.4",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    ),
+    (
+        "monitoring services by name",
+        "mozilla/5.0 (windows nt 6.1; wow64; rv:101.0) gecko/20100101 firefox/101.0 site24x7",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:101.0) Gecko/20100101 Firefox/101.0",
+    ),
+    (
+        "monitoring services by name",
+        "Mozilla/5.0 (compatible; MSIE 7.0; Windows NT 5.1; .NET CLR 1.1.4322) 360JK yunjiankong 427691",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 5.1; .NET CLR 1.1.4322)",
+    ),
+    (
+        "monitoring services by name",
+        "Uptime-Kuma/1.23.11",
+        # `uptime ?kuma`, not `kuma`: a phone model
+        "Mozilla/5.0 (Linux; U; Android 2.3.5; zh-cn; KM-Kumai 290/Kumai_290_V1.4; 320*480;  CTC/2.0) "
+        "AppleWebKit/533.1 (KHTML, like Gecko) Version/4.0 Mobile Safari/533.1",
+    ),
+    (
+        "WebPageTest's PTST token",
+        "Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0; PTST 2.386) like Gecko",
+        "Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko",
+    ),
+    (
+        "installers and updaters",
+        "Cygwin-Setup/2.932 (Windows NT 10.0.20348;x86_64;0409;SymLinkPriv)",
+        # Android's own "update" in its version is no updater
+        "Mozilla/5.0 (Linux; U; Android 2.1-update1; de-de; HTC Desire 1.19.161.5 Build/ERE27) AppleWebKit/530.17 "
+        "(KHTML, like Gecko) Version/4.0 Mobile Safari/530.17",
+    ),
+    (
+        "a string that starts with Apple's bare Darwin token",
+        "Darwin/24.5.0 (Watch7,9; watchOS 11.4) MatomoTrackerSDK/7.7.0",
+        "MyApp/1 CFNetwork/1220.1 Darwin/20.3.0",
+    ),
+    (
+        "link checkers",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows; Windows NT 5.1) BrokenLinkCheck.com/1.1",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows; Windows NT 5.1)",
+    ),
+    (
+        "screenshot and thumbnail services",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/534.34 (KHTML, like Gecko) wkhtmltoimage Safari/534.34",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    ),
+    (
+        "feed readers that name RSS after a word",
+        "Mozilla/5.0 (Windows NT 6.1) AppleWebKit/602.1 (KHTML, like Gecko) QuiteRSS/0.18.12 Safari/602.1",
+        # a Motorola build id with RSS inside
+        "Mozilla/5.0 (Linux; Android 12; moto g(50) 5G Build/S1RSS32.38-20-9-13; wv) AppleWebKit/537.36 (KHTML,like "
+        "Gecko) Version/4.0 Chrome/124.0.6367.180 Mobile Safari/537.36",
+    ),
+    (
+        "Yandex's robots that start with its name",
+        "Yandex/1.01.001 (compatible; Win16; I)",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+        "YaBrowser/24.1.0.0 Safari/537.36",
+    ),
+    (
+        "short library names only at the start",
+        "got/11.8.2 (https://github.com/sindresorhus/got)",
+        # made up, of the shape of an app that names itself with a short library name: not at the start, so kept
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+        "Hey/1.0",
+    ),
+    (
+        "AI agents by name",
+        "Mozilla/5.0 (Linux; arm_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36 claude-web",
+        # Anthropic's desktop app, an Electron web view a person reads in (the shape Electron apps send)
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Claude/0.7.1 "
+        "Chrome/128.0.6613.36 Electron/32.0.1 Safari/537.36",
+    ),
+    (
+        "`web` alone is no browser word in `shapeless`",
+        "WebMon/2.0.0",
+        "UCWEB8.4.0.150/28/352",
+    ),
+    (
+        "`web` alone is no browser word in `shapeless`",
+        "webchk v1.2.0",
+        "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.79 Safari/537.36",
+    ),
+    (
+        "`links` only as a word in the browser words of `shapeless`",
+        "BCKLINKS 1.0",
+        "Elinks 0.10.6",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "bot", "browser"), NEW_RULES, ids=[f"{r}: {b[:30]}" for r, b, _ in NEW_RULES])
+def test_each_new_rule_catches_its_bot_and_not_a_browser_of_its_shape(rule: str, bot: str, browser: str) -> None:
+    assert DETECTOR.detect(bot).bot, rule
+    assert not DETECTOR.detect(browser).bot, rule
+
+
+# Real browsers that a rule flagged, and what overrides it.
+OVERRIDDEN = [
+    # The URL rule (a bot points to its page): a browser that gives its own site after its name.
+    "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 5.1; i-NavFourF; TuneUp HTML Client Embedded Web Browser from: "
+    "http://bsalsa.com/; .NET CLR 1.1.4322; .NET CLR 2.0.50727; .NET CLR 3.0.4506.2152; .NET CLR 3.5.30729)",
+    "Mozilla/5.0 (Windows; U; Windows NT 5.1; es-CO) AppleWebKit/527+ (KHTML, like Gecko) QtWeb Internet Browser/1.7 "
+    "http://www.QtWeb.net",
+    "Avant Browser (http://www.avantbrowser.com)",
+    # Not shaped like a browser (no OS or device that ua-parser knows): X11 and old Unixes, Japan's carriers.
+    "Mozilla/4.76 [en] (X11; U; HP-UX B.10.20 9000/782)",
+    "Mozilla/4.77C-SGI [en] (X11; U; IRIX 6.5 IP32)",
+    "Mozilla/4.61 [de] (OS/2; I)",
+    "SoftBank/1.0/821SC/SCJ001/SN000000000000000 Flash/Flash-Lite/2.0",
+    # `ios` ends other systems' names too (Vizio's TVs), so it counts inside a word
+    "VIZIO V506-J09 ViziOS/1.4.512.847.1 WatchFree/24.06.13.2 FancyPlayer/1.1.30-qa",
+    "Mozilla/3.0(DDIPOCKET;JRC/AH-J3001V,AH-J3002V/1.0/0100/c50)CNF/2.0",
+]
+
+
+@pytest.mark.parametrize("ua", OVERRIDDEN)
+def test_real_browsers_a_generic_rule_flagged_are_not_bots(ua: str) -> None:
+    assert not DETECTOR.detect(ua).bot
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # a URL elsewhere in the string still counts, and so does any other rule after the browser's own URL
+        "Mozilla/5.0 (compatible; Yeti/1.1; +http://help.naver.com/support/robots.html)",
+        "Mozilla/5.0 (compatible; MSIE 7.0; Windows NT 5.1) Sample Browser (http://example.com/) spider",
+        # still not shaped like a browser
+        "Mozilla/4.0 (compatible; Clever Internet Suite)",
+    ],
+)
+def test_the_overrides_leave_bots_of_the_same_shape_flagged(ua: str) -> None:
+    assert DETECTOR.detect(ua).bot

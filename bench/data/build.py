@@ -1,6 +1,7 @@
 """Rebuilds bots.tsv and browsers.tsv from checkouts of the cited projects (see README.md beside this file).
 
     python bench/data/build.py SRC   # SRC holds one folder per project, named owner+repo (needs PyYAML)
+    python bench/data/build.py --heldout PKG   # PKG holds the unpacked registry packages named in README.md
 
 Rows are `source<TAB>hint<TAB>weight<TAB>user-agent`: the hint is the source's own label (a bot category, a
 device type, a client name), the weight is the intoli traffic share (empty elsewhere). Every User-Agent appears
@@ -10,7 +11,9 @@ once across both files, with the first source that lists it, in the order below.
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -95,9 +98,56 @@ def browsers(src: Path, intoli: Path) -> Iterator[Row]:
             yield f"device-detector/{Path(path).name}", label, "", ua
 
 
+def heldout_bots(pkg: Path) -> Iterator[Row]:
+    """CrawlerDetect's crawler fixtures (no categories), woothee's crawlers and its HTTP libraries and feed readers."""
+    fixtures = pkg / "crawlerdetect-0.4.2" / "tests" / "fixtures" / "user_agent"
+    for ua in (fixtures / "crawlers.txt").read_text().splitlines():
+        yield "crawlerdetect/crawlers.txt", "", "", ua
+    for entry in _woothee(pkg):
+        name = str(entry.get("name") or "")
+        if entry.get("category") == "crawler":
+            yield "woothee/testsets", f"crawler:{name}", "", str(entry["target"])
+        elif name == "HTTP Library":
+            yield "woothee/testsets", "library", "", str(entry["target"])
+        elif "RSSReader" in name:
+            yield "woothee/testsets", "feed", "", str(entry["target"])
+
+
+def heldout_browsers(pkg: Path) -> Iterator[Row]:
+    """top-user-agents' most common browsers, woothee's browsers and devices, CrawlerDetect's device fixtures (its
+    "not a crawler": hint `Mozilla` for strings that start like a browser, `other` for the rest, among which are
+    test strings, attack payloads and bare words)."""
+    top = pkg / "top-user-agents-2.1.138" / "package" / "src"
+    for name in ("desktop", "mobile"):
+        for ua in json.loads((top / f"{name}.json").read_text()):
+            yield "top-user-agents", name, "", ua
+    for entry in _woothee(pkg):
+        if entry.get("category") in ("pc", "smartphone", "mobilephone", "appliance"):
+            yield "woothee/testsets", str(entry["category"]), "", str(entry["target"])
+    devices = pkg / "crawlerdetect-0.4.2" / "tests" / "fixtures" / "user_agent" / "devices.txt"
+    for ua in devices.read_text().splitlines():
+        shaped = ua.startswith(("Mozilla/", "Opera/"))
+        yield "crawlerdetect/devices.txt", "Mozilla" if shaped else "other", "", ua
+
+
+def _woothee(pkg: Path) -> Iterator[dict[str, object]]:
+    for path in sorted((pkg / "woothee-1.11.1" / "package" / "woothee" / "testsets").glob("*.yaml")):
+        yield from _yaml(str(path))
+
+
+def _seen(*paths: Path) -> set[str]:
+    seen: set[str] = set()
+    for path in paths:
+        with path.open() as f:
+            next(f)
+            seen.update(line.rstrip("\n").split("\t", 3)[3] for line in f)
+    return seen
+
+
 def _write(path: Path, rows: Iterator[Row], seen: set[str]) -> int:
     count = 0
-    with path.open("w") as out:
+    opener = gzip.GzipFile(path, "wb", mtime=0) if path.suffix == ".gz" else path.open("wb")
+    with opener as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as out:
         out.write("source\thint\tweight\tuser_agent\n")
         for source, hint, weight, raw in rows:
             ua = _clean(raw)
@@ -110,6 +160,12 @@ def _write(path: Path, rows: Iterator[Row], seen: set[str]) -> int:
 
 
 def main() -> None:
+    if sys.argv[1] == "--heldout":
+        # Held out: strings of the main files are left out, so these measure only strings the rules never saw.
+        pkg, seen = Path(sys.argv[2]), _seen(HERE / "bots.tsv", HERE / "browsers.tsv")
+        print("held-out bots", _write(HERE / "heldout_bots.tsv", heldout_bots(pkg), seen))
+        print("held-out browsers", _write(HERE / "heldout_browsers.tsv.gz", heldout_browsers(pkg), seen))
+        return
     src = Path(sys.argv[1])
     intoli = src / "intoli+user-agents" / "user-agents.json"
     seen: set[str] = set()
