@@ -131,6 +131,7 @@ class Askers:
         self.base, self.key, self.token, self.clients = base, key, token, clients
         self.statuses: Counter[int] = Counter()
         self.latencies: list[float] = []
+        self.by_question: dict[int, list[float]] = {i: [] for i in range(len(QUESTIONS))}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -141,7 +142,8 @@ class Askers:
         async with httpx.AsyncClient(timeout=60) as client:
             i = n
             while not self.stop.is_set():
-                body = {"site_id": DOMAIN, **QUESTIONS[i % len(QUESTIONS)]}
+                asked = i % len(QUESTIONS)
+                body = {"site_id": DOMAIN, **QUESTIONS[asked]}
                 i += 1
                 started = time.perf_counter()
                 try:
@@ -149,6 +151,7 @@ class Askers:
                 except httpx.HTTPError:
                     status = 0
                 self.latencies.append(time.perf_counter() - started)
+                self.by_question[asked].append(self.latencies[-1])
                 self.statuses[status] += 1
 
     async def _run(self) -> None:
@@ -227,6 +230,14 @@ def main() -> None:
             f"p99 {lat[int(answered * 0.99)] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms, "
             f"over 1 s: {sum(t > 1 for t in lat)}"
         )
+        for i, times in askers.by_question.items():
+            q = QUESTIONS[i]
+            name = f"{q['date_range']} {' x '.join(q.get('dimensions', []))}"
+            if times:
+                print(
+                    f"    {name:42} {len(times):4} answers, median {statistics.median(times) * 1000:6.0f} ms, "
+                    f"max {max(times) * 1000:6.0f} ms"
+                )
 
 
 if __name__ == "__main__":

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from analytics import apikeys, rollup
+from analytics import answers, apikeys, openday, rollup
+from analytics import stats as stats_module
 from analytics.config import Config
 from analytics.jobs import purge, rollup_site
+from analytics.query import parse
 from analytics.sites import check_goal
 from tests.conftest import IPHONE_UA, Clock, Harness, pageview, start
 
@@ -449,3 +456,59 @@ async def test_page_goals_count_as_conversions_closed_and_open(config: Config) -
         assert {r["dimensions"][0]: r["metrics"][0] for r in sources["results"]} == {"Google": 1, "": 1}
         totals = await ask(h, key, {**body, "metrics": ["pageviews", "events"]})
         assert totals["results"][0]["metrics"] == [4, 4]  # a goal is not an extra event
+
+
+async def test_questions_are_answered_outside_the_servers_interpreter(
+    stats: tuple[Harness, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer's Python (merging rows, filling buckets, sorting, comparing, encoding) held the interpreter
+    against ingest: eight clients of heavy questions raised ingest p99 tenfold (bench/questions_ingest.py)."""
+
+    async def not_here(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the answer was computed in the server's process")
+
+    monkeypatch.setattr(stats_module.Answerer, "answer", not_here)
+    h, key = stats
+    answer = await ask(h, key, {**BASE, "metrics": ["visitors"], "dimensions": ["visit:source"]})
+    assert ["Google", 1] in [r["dimensions"] + r["metrics"] for r in answer["results"]]
+
+
+async def test_too_many_questions_at_once_get_a_503_with_retry_after(stats: tuple[Harness, str]) -> None:
+    h, key = stats
+    h.app.state.stats.answers.max_in_flight = 0
+    response = await h.client.post(
+        "/api/v2/query", json={**BASE, "metrics": ["visitors"]}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert "retry in a few seconds" in response.json()["error"]
+    h.app.state.stats.answers.max_in_flight = answers.MAX_IN_FLIGHT
+    assert (await ask(h, key, {**BASE, "metrics": ["visitors"]}))["results"][0]["metrics"] == [4]
+
+
+async def test_a_question_that_waited_past_its_deadline_is_dropped_by_the_worker(
+    stats: tuple[Harness, str],
+) -> None:
+    """A worker busy with slow questions must not then answer the ones nobody waits for any more."""
+    h, _ = stats
+    site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+    query = parse({**BASE, "metrics": ["visitors"]})
+    limits = answers.Limits(-1, time.time() - 0.01, 5.0, 5000, 10.0, 120.0)
+    loop = asyncio.get_running_loop()
+    path = h.store.reader_path()
+    with pytest.raises(TimeoutError):
+        await loop.run_in_executor(openday.pool(), answers.answer_here, path, site, query, h.clock(), limits)
+    limits = answers.Limits(-1, time.time() + 10, 5.0, 5000, 10.0, 120.0)
+    found = await loop.run_in_executor(openday.pool(), answers.answer_here, path, site, query, h.clock(), limits)
+    assert json.loads(found)["results"][0]["metrics"] == [4]
+
+
+async def test_a_killed_worker_costs_no_answer(stats: tuple[Harness, str]) -> None:
+    """The answer is computed in the server's process while the pool is replaced, and the next one in a worker."""
+    h, key = stats
+    await ask(h, key, {**BASE, "metrics": ["visitors"]})
+    for pid in list(openday.pool()._processes):
+        os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    assert (await ask(h, key, {**BASE, "metrics": ["visitors"]}))["results"][0]["metrics"] == [4]
+    assert (await ask(h, key, {**BASE, "metrics": ["visitors"]}))["results"][0]["metrics"] == [4]
+    assert all(p.is_alive() for p in openday.pool()._processes.values())
