@@ -113,6 +113,14 @@ class ServerConfig:
         "Counted in memory only. 0: no cap.",
         _between(0, 1_000_000),
     )
+    max_connections: int = _opt(
+        0,
+        "Open connections accepted at once, from everyone (trusted proxies included); beyond, new ones are closed "
+        "at once, so that a flood of connections cannot exhaust the file descriptors the database needs. "
+        "0: the process's limit on open files (raised to its hard limit at start) less 256 kept for the database, "
+        "logs and worker processes.",
+        _between(0, 10_000_000),
+    )
     metrics_networks: tuple[str, ...] = _opt(
         (),
         "Networks allowed to read /metrics (Prometheus text format: events accepted, dropped by reason, queue "

@@ -5,6 +5,8 @@ httptools has no limit of its own: a 32 MB User-Agent was read whole into memory
 4 MB headers cut everyone else to ~51 requests/s. Here a head larger than `max_head` is answered 431 and the
 connection closed as soon as it crosses the limit, before the rest is read; a head still incomplete after
 `head_timeout` is answered 408 and its connection closed (a slow client cannot hold a connection for long).
+Connections are capped per address and in all, below the limit on open files: a flood of connections from
+anywhere, a trusted proxy included, is closed at the door rather than starve the database of file descriptors.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ class BoundedHttpTools(HttpToolsProtocol):
     """Open connections allowed from one address (0: no cap); trusted proxies, which carry many clients, are not
     capped. Held in memory only, as a count per address while its connections are open."""
     trusted: tuple[Network, ...] = ()
+    max_total = 0
+    """Open connections allowed from everyone at once (0: no cap)."""
     _open: ClassVar[dict[str, int]] = {}
+    _total: ClassVar[list[int]] = [0]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,6 +71,14 @@ class BoundedHttpTools(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._counted: str | None = None
+        self._in_total = False
+        if self.max_total:
+            if self._total[0] >= self.max_total:
+                # Every descriptor left is for the database, the logs and the workers: no more, and no answer.
+                transport.close()
+                return
+            self._total[0] += 1
+            self._in_total = True
         if not self.per_address or self.client is None:
             return
         host = self.client[0]
@@ -81,6 +94,9 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        if self._in_total:
+            self._total[0] -= 1
+            self._in_total = False
         if self._counted is not None:
             left = self._open.get(self._counted, 1) - 1
             if left > 0:
@@ -119,8 +135,38 @@ class BoundedHttpTools(HttpToolsProtocol):
 
 
 def bounded(
-    max_head: int, head_timeout: float, per_address: int = 0, trusted: tuple[Network, ...] = ()
+    max_head: int, head_timeout: float, per_address: int = 0, trusted: tuple[Network, ...] = (), max_total: int = 0
 ) -> type[BoundedHttpTools]:
     """The protocol class uvicorn instantiates per connection, with the configured limits."""
-    limits = {"max_head": max_head, "head_timeout": head_timeout, "per_address": per_address, "trusted": trusted}
-    return type("BoundedHttpTools", (BoundedHttpTools,), {**limits, "_open": {}})
+    limits = {
+        "max_head": max_head,
+        "head_timeout": head_timeout,
+        "per_address": per_address,
+        "trusted": trusted,
+        "max_total": max_total,
+    }
+    return type("BoundedHttpTools", (BoundedHttpTools,), {**limits, "_open": {}, "_total": [0]})
+
+
+FD_RESERVE = 256  # descriptors kept for the database files, logs, worker processes' pipes, the listening socket
+
+
+def connection_limit(configured: int) -> int:
+    """The cap on open connections: as configured, or what the limit on open files leaves (raised first to its
+    hard limit: the common default of 1,024 is no match for a flood, and a process may raise it itself)."""
+    try:
+        import resource
+    except ImportError:  # not on this system: no limit known
+        return configured
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    available = max(soft - FD_RESERVE, 16)
+    return min(configured, available) if configured else available

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from analytics.app import AccessLog, create_app
 from analytics.config import Config
 from analytics.privacy import Network
-from analytics.protocol import bounded
+from analytics.protocol import bounded, connection_limit
 
 log = logging.getLogger("analytics.server")
 
@@ -132,6 +132,8 @@ def serve(config: Config) -> None:
     # Durability) would otherwise end the process without a word; this writes the Python stack to stderr.
     faulthandler.enable(all_threads=False)
     app = create_app(config)
+    connections = connection_limit(config.server.max_connections)
+    log.info("accepting up to %d connections at once (server.max_connections)", connections)
     asgi = CloseWhenStopping(AccessLog(app) if config.server.access_log else app)
     server = _Server(
         uvicorn.Config(
@@ -150,6 +152,7 @@ def serve(config: Config) -> None:
                 config.server.header_timeout_seconds,
                 config.server.max_connections_per_address,
                 tuple(Network.parse(n) for n in config.server.trusted_proxies),
+                connections,
             ),
         )
     )

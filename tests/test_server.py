@@ -11,6 +11,7 @@ import http.client
 import ipaddress
 import itertools
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -649,3 +650,47 @@ def test_one_address_cannot_hold_more_than_its_share_of_connections(tmp_path: Pa
         for s in held:
             s.close()
         server.stop()
+
+
+def test_no_address_not_even_a_trusted_proxy_can_exhaust_the_servers_connections(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    """Trusted proxies are not capped per address, so a slowloris from 127.0.0.1 (the default proxy) exhausted
+    the file descriptors with no proxy in front. The total cap closes connections beyond it at the door."""
+    env = {**server_env, "ANALYTICS_SERVER_MAX_CONNECTIONS": "20"}  # 127.0.0.1 is a trusted proxy by default
+    assert run_cli(tmp_path, env, "site", "add", "example.com").returncode == 0
+    server = start_server(tmp_path, env)
+    port = int(server.url.rsplit(":", 1)[1])
+    held: list[socket.socket] = []
+    try:
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+        soft, hard = re.search(r"Max open files\s+(\S+)\s+(\S+)", limits).groups()  # type: ignore[union-attr]
+        assert soft == hard  # raised to the hard limit at start
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+            held.append(s)
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            try:
+                extra.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = extra.recv(65_536)
+            except (ConnectionResetError, BrokenPipeError):
+                answer = b""
+            assert answer == b""  # closed at once, unanswered
+        for s in held[:5]:
+            s.close()
+        deadline = time.monotonic() + 5
+        while True:  # room again as the server sees connections go
+            try:
+                if send(server, IPS[0], AGENTS[0]).status_code == 202:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "connections were not counted down"
+            time.sleep(0.1)
+        assert b"accepting up to 20 connections" in server.log
+    finally:
+        for s in held:
+            s.close()
+        assert server.stop() == 0
