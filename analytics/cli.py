@@ -9,12 +9,14 @@ import logging
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from analytics import __version__
-from analytics.config import Config, load
+from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
 from analytics.sites import SiteSettings, check_settings
 from analytics.store import Store, open_store
@@ -53,6 +55,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from analytics.server import serve  # uvicorn is imported only when serving
 
     serve(config)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    config = _config(args)
+    url = f"{local_url(config.server)}/api/health"
+    # No proxy, whatever the environment says: the server is on this machine.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=args.timeout) as response:
+            waiting = json.loads(response.read()).get("waiting_events", 0)
+    except urllib.error.HTTPError as exc:
+        raise AnalyticsError(f"{url} answered {exc.code} {exc.reason}: the server is up but unhealthy") from None
+    except (OSError, ValueError) as exc:  # URLError, a refused connection, a time-out, an answer that is not JSON
+        reason = getattr(exc, "reason", exc)
+        raise AnalyticsError(f"no answer from {url} ({reason}): is the server running on that port?") from None
+    print(f"healthy: {url} answered 200 ({waiting} events waiting to be written)")
     return 0
 
 
@@ -354,6 +373,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port, 8000)")
     serve.set_defaults(run=cmd_serve)
+
+    health = commands.add_parser(
+        "health",
+        help="check that the server on this machine answers (a container's HEALTHCHECK)",
+        description="Ask the server on this machine (server.host, server.port) for /api/health: exit 0 when it "
+        "answers 200, which needs its database to answer too; else exit 1 with the reason.",
+    )
+    health.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer (default: 4)")
+    health.set_defaults(run=cmd_health)
 
     migrate = commands.add_parser(
         "migrate",

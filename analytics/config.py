@@ -431,6 +431,13 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     return Config(**built)
 
 
+def local_url(server: ServerConfig, any_address: str = "127.0.0.1") -> str:
+    """`http://host:port` of this server as seen from the machine it runs on; when it listens on every address
+    (0.0.0.0 or ::, as in a container) the host is `any_address`."""
+    host = any_address if server.host in ("0.0.0.0", "::", "") else server.host  # noqa: S104
+    return f"http://{f'[{host}]' if ':' in host else host}:{server.port}"
+
+
 def sqlite_path(url: str) -> Path:
     """`sqlite:///data/a.db` is relative to the working directory, `sqlite:////var/a.db` absolute."""
     return Path(url.removeprefix("sqlite:///"))

@@ -37,6 +37,9 @@ class Store(Protocol):
 
     async def schema_is_current(self) -> bool: ...
 
+    async def ping(self) -> None:
+        """Reads from the database (the health check); raises StoreError when it cannot."""
+
     async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
         """Raises Conflict when the domain is already registered."""
 
@@ -127,6 +130,11 @@ class Store(Protocol):
 
     async def add_user(self, email: str, password_hash: str, site_ids: Sequence[int] | None, now_ms: int) -> User:
         """Raises Conflict when the email is taken. site_ids None: every site."""
+
+    async def add_first_user(self, email: str, password_hash: str, now_ms: int) -> User | None:
+        """Creates an administrator only if no account exists, atomically; None when one existed already."""
+
+    async def has_users(self) -> bool: ...
 
     async def find_user(self, email: str) -> tuple[User, str] | None:
         """The user and their password hash."""

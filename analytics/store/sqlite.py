@@ -267,6 +267,13 @@ class SQLiteStore(AccountsMixin):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from None
 
+    async def ping(self) -> None:
+        try:
+            async with self.admin.execute("SELECT COUNT(*) FROM schema_migrations") as cur:
+                await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
     async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
         try:
             cur = await self.admin.execute(

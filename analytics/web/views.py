@@ -102,9 +102,9 @@ class Pages:
     async def login_form(self, request: Request) -> Response:
         if await self._viewer(request):
             return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
-        return self._login_page(request, "", 200, "")
+        return self._login_page(request, "", 200, "", first_run=not await self.store.has_users())
 
-    def _login_page(self, request: Request, error: str, status: int, email: str) -> Response:
+    def _login_page(self, request: Request, error: str, status: int, email: str, first_run: bool = False) -> Response:
         token = accounts.new_token(128)
         response = self.render(
             request,
@@ -115,16 +115,9 @@ class Pages:
             email=email,
             csrf=token,
             next=_next(request.query_params.get("next")),
+            first_run=first_run,
         )
-        response.set_cookie(
-            LOGIN_COOKIE,
-            token,
-            max_age=3600,
-            path="/login",
-            httponly=True,
-            secure=self.sessions.secure(request),
-            samesite="strict",
-        )
+        self.sessions.set_form_cookie(response, request, LOGIN_COOKIE, token, "/login")
         return response
 
     async def login(self, request: Request) -> Response:
@@ -161,6 +154,8 @@ class Pages:
     async def sites(self, request: Request) -> Response:
         viewer = await self._viewer(request)
         if viewer is None or viewer.user is None:
+            if not await self.store.has_users():  # a new server: its first account is made on the setup page
+                return RedirectResponse("/setup", status_code=303)
             return self._to_login(request)
         return await self.sites_page(request, viewer.user, viewer)
 
