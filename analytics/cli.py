@@ -48,14 +48,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         config = config.replace("server", port=args.port)
 
-    async def migrate(store: Store) -> None:
-        return None
+    from analytics.server import configure_logging, serve  # uvicorn is imported only when serving
 
-    asyncio.run(_with_store(config, migrate))  # a database problem is reported here, in one line
-    from analytics.server import serve  # uvicorn is imported only when serving
-
+    configure_logging(config.log.level)
+    log = logging.getLogger("analytics.server")
+    log.info("analytics %s, database %s", __version__, config.database.url)
+    for migration in asyncio.run(_migrate(config)):  # a database problem is reported here, in one line
+        log.info("applied migration %s", migration)
     serve(config)
     return 0
+
+
+async def _migrate(config: Config) -> list[str]:
+    store = open_store(config.database)
+    await store.open()
+    try:
+        return [f"{m.version:04d} {m.name}" for m in await store.migrate()]
+    finally:
+        await store.close()
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -76,17 +86,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    config = _config(args)
-
-    async def work() -> list[str]:
-        store = open_store(config.database)
-        await store.open()
-        try:
-            return [f"{m.version:04d} {m.name}" for m in await store.migrate()]
-        finally:
-            await store.close()
-
-    applied = asyncio.run(work())
+    applied = asyncio.run(_migrate(_config(args)))
     print("\n".join(f"applied {m}" for m in applied) if applied else "the database is up to date")
     return 0
 

@@ -26,7 +26,6 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from analytics import __version__
 from analytics.app import AccessLog, create_app
 from analytics.config import Config
 from analytics.privacy import Network
@@ -129,7 +128,6 @@ class CloseWhenStopping:
 
 def serve(config: Config) -> None:
     configure_logging(config.log.level)
-    log.info("analytics %s, listening on %s port %d", __version__, config.server.host, config.server.port)
     # A fatal signal (SIGBUS when the database's -shm file is truncated under the server, see the README's
     # Durability) would otherwise end the process without a word; this writes the Python stack to stderr.
     faulthandler.enable(all_threads=False)
