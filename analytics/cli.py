@@ -85,6 +85,14 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    copies = asyncio.run(_with_store(config, lambda s: s.backup(Path(args.folder))))
+    sizes = ", ".join(f"{c.name} ({c.stat().st_size / 1e6:.1f} MB)" for c in copies)
+    print(f"backed up into {Path(args.folder).resolve()}: {sizes}")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     applied = asyncio.run(_migrate(_config(args)))
     print("\n".join(f"applied {m}" for m in applied) if applied else "the database is up to date")
@@ -382,6 +390,16 @@ def parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer (default: 4)")
     health.set_defaults(run=cmd_health)
+
+    backup = commands.add_parser(
+        "backup",
+        help="copy the database into a folder, while the server runs",
+        description="Write a consistent copy of each database file into FOLDER (created if needed; copies "
+        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. To restore, "
+        "stop the server and put the copies in place of the database files (and remove their -wal and -shm).",
+    )
+    backup.add_argument("folder", metavar="FOLDER", help="where to write the copies (not the database's own folder)")
+    backup.set_defaults(run=cmd_backup)
 
     migrate = commands.add_parser(
         "migrate",

@@ -38,7 +38,7 @@ NAME = "analytics-image-test"  # container and volume: removed by name before an
 BASE = "docker.io/library/debian:bookworm-slim"
 # Where the test runs: root, cgroup v1, no systemd and no bridge networking (podman's defaults fail there); also
 # fine elsewhere. A CONTAINERS_CONF of your own wins.
-CONF = os.environ.get("CONTAINERS_CONF") or str(ROOT / "tools" / "image" / "containers.conf")
+CONF = str(Path(os.environ.get("CONTAINERS_CONF") or ROOT / "tools" / "image" / "containers.conf").resolve())
 RUN = [*(["--runtime", "runc"] if shutil.which("runc") else []), "--network", "host"]
 measured: dict[str, str] = {}
 
@@ -228,11 +228,15 @@ def test_a_second_start_on_the_same_volume_keeps_everything_and_reads_a_read_onl
     assert response.status_code == 202 and "x-analytics-dropped" not in response.headers, response.headers
     login = httpx.get(f"{url}/login")
     assert login.status_code == 200 and 'href="/setup"' not in login.text  # the account of the first start
+    backup = podman("exec", NAME, "analytics", "backup", "/data/backup")  # while it runs, as the README says
+    assert "backed up into /data/backup" in backup.stdout, backup.stdout + backup.stderr
     assert stop() == 0, logs()
     log = logs()
     assert "applied migration" not in log and "No account exists yet" not in log, log
     assert "locations from" in log and "POST /api/event 202" in log, log
     rows = stored(volume)
     assert len(rows) == before + 1 and rows[-1] == ("/located", "CN", "Changchun")
+    copy = "import sqlite3; print(sqlite3.connect('/data/backup/analytics.db').execute('SELECT COUNT(*) FROM events')"
+    assert in_volume(volume, copy + ".fetchone()[0])") == str(before + 1)  # the backup holds every event
     owner = in_volume(volume, "import os; print(os.stat('/data/analytics.db').st_uid)")
     assert owner == "10001"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
 from analytics.accounts import SharedLink, User
@@ -102,6 +103,9 @@ class Store(Protocol):
 
     async def delete_recent_before(self, site_id: int, day: int) -> int:
         """Removes the recent filtered breakdowns by day older than the day; returns how many."""
+
+    async def backup(self, folder: Path) -> list[Path]:
+        """Consistent copies of the database, taken while it is in use, written into `folder`; returns them."""
 
     def reader_path(self) -> str | None:
         """A database file worker processes may read events from (SQLite), or None: they cannot."""

@@ -39,7 +39,7 @@ from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlo
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
-from analytics.store import sqlite_rollup
+from analytics.store import sqlite_backup, sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
@@ -684,6 +684,10 @@ class SQLiteStore(AccountsMixin):
 
     def reader_path(self) -> str | None:
         return str(self.path.resolve())
+
+    async def backup(self, folder: Path) -> list[Path]:
+        files = (self.path, self.aggregates_path)  # the events first: see sqlite_backup
+        return await asyncio.to_thread(sqlite_backup.backup, files, folder, self._busy_timeout_ms)
 
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
         """The custom property keys the site's events have used: in its aggregates and its raw events since the
