@@ -223,8 +223,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
 
     https = config.server.public_url.startswith("https://")
     sessions = Sessions(store, clock, trusted, https)
-    base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    pages = Pages(store, sessions, clock, script, base_url, (config.geoip.regions, config.geoip.cities))
+    pages = Pages(store, sessions, clock, script, config.server.public_url, (config.geoip.regions, config.geoip.cities))
     stats = StatsApi(store, clock, sessions=sessions, shared_site=pages.shared_site)
     settings = SettingsPages(pages)
     # The address the operator is told to open: localhost when the server listens on every address, as in a

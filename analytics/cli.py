@@ -173,7 +173,7 @@ def cmd_site_snippet(args: argparse.Namespace) -> int:
         raise AnalyticsError(f"no site {domain}; add it first with: analytics site add {domain}")
     if args.url:
         config = config.replace("server", public_url=args.url)
-    base = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    base = config.server.public_url or local_url(config.server, "localhost")
     from analytics.tracker import TrackerScript
 
     print(TrackerScript.load().snippet(domain, base))

@@ -88,7 +88,8 @@ class ServerConfig:
     public_url: str = _opt(
         "",
         "The address visitors' browsers reach this server at, e.g. https://stats.example.com; used in the tracking "
-        "snippet. Empty: http://<host>:<port>.",
+        "snippet and shared links, and makes the session cookie Secure when https. Empty: the address the "
+        "dashboard was opened at (`analytics site snippet`: http://<host>:<port>, localhost for 0.0.0.0).",
         _public_url,
     )
     access_log: bool = _opt(

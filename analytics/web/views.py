@@ -58,10 +58,11 @@ class Pages:
         sessions: Sessions,
         clock: Callable[[], datetime],
         tracker: TrackerScript,
-        base_url: str,
+        public_url: str,
         places: tuple[bool, bool] = (False, False),
     ) -> None:
-        self.store, self.sessions, self.clock, self.tracker, self.base_url = store, sessions, clock, tracker, base_url
+        self.store, self.sessions, self.clock, self.tracker = store, sessions, clock, tracker
+        self.public_url = public_url.rstrip("/")
         self.regions, self.cities = places  # recorded only when geoip.regions / geoip.cities are on
         folder = str(resources.files("analytics") / "templates")
         self.env = Environment(
@@ -73,6 +74,11 @@ class Pages:
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(request=request, **context)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def origin(self, request: Request) -> str:
+        """This server's address in snippets and shared links: server.public_url, else the one the browser used
+        (not the address it listens on, which in a container is 0.0.0.0)."""
+        return self.public_url or f"{request.url.scheme}://{request.url.netloc}"
 
     def _now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
