@@ -48,14 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         config = config.replace("server", port=args.port)
 
-    from analytics.server import configure_logging, serve  # uvicorn is imported only when serving
+    applied = asyncio.run(_migrate(config))  # a database problem is reported here, in one line
+    from analytics.server import serve  # uvicorn is imported only when serving
 
-    configure_logging(config.log.level)
-    log = logging.getLogger("analytics.server")
-    log.info("analytics %s, database %s", __version__, config.database.url)
-    for migration in asyncio.run(_migrate(config)):  # a database problem is reported here, in one line
-        log.info("applied migration %s", migration)
-    serve(config)
+    serve(config, applied)
     return 0
 
 

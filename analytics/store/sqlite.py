@@ -252,11 +252,7 @@ class SQLiteStore(AccountsMixin):
                 found = await cur.fetchone()
             if found is None:
                 continue
-            async with self.admin.execute(f"SELECT EXISTS (SELECT 1 FROM main.{table})") as cur:  # noqa: S608
-                rows = await cur.fetchone()
-            # A new database's migrations make the tables here too: moving them empty is not news.
-            level = logging.INFO if rows and rows[0] else logging.DEBUG
-            log.log(level, "moving table %s into %s (once)", table, self.aggregates_path.name)
+            log.info("moving table %s into %s (once)", table, self.aggregates_path.name)
             create = re.sub(rf"^CREATE TABLE {table}\b", f"CREATE TABLE IF NOT EXISTS aggregates.{table}", found[0])
             async with _transaction(self.admin):  # writes the aggregates file only
                 await self.admin.execute(create)
