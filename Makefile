@@ -5,17 +5,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest test-slow bench bench-query bench-dashboard clean tracker map screenshots
+.PHONY: run test lint typecheck pytest test-slow test-image image-base bench bench-query bench-dashboard clean tracker map \
+	screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+RUN_STAMP := $(VENV)/.installed-run
+
+# Running needs the package and its dependencies only; the test tools come with `make test`.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/analytics migrate
+run: $(RUN_STAMP)
 	$(BIN)/analytics serve
 
 lint: $(STAMP)
@@ -25,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy analytics
 
 pytest: $(STAMP) tools/node_modules/.bin/terser /usr/bin/chromium
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not image"
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 /usr/bin/chromium:
@@ -35,6 +42,15 @@ test: lint typecheck pytest
 
 test-slow: $(STAMP) tools/node_modules/.bin/terser /usr/bin/chromium
 	$(BIN)/pytest -m slow
+
+# The container image: built from the Dockerfile and run with podman (tests/test_image.py). Needs podman (and
+# runc); where no registry can be reached, image-base makes the base image with debootstrap (as root).
+image-base test-image: export CONTAINERS_CONF ?= $(CURDIR)/tools/image/containers.conf
+image-base:
+	tools/image/base.sh
+
+test-image: $(STAMP) image-base
+	$(BIN)/pytest -m image -s tests/test_image.py
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }

@@ -25,9 +25,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from analytics import jobs, metrics, openapi, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
-from analytics.config import Config
+from analytics.config import Config, local_url
 from analytics.devices import DeviceDetector
 from analytics.endpoint import INGEST_PATH, PIXEL_PATH, IngestEndpoint
+from analytics.errors import StoreError
 from analytics.geo import GeoLocator
 from analytics.ingest import Pipeline, Signals
 from analytics.privacy import Anonymizer, Network, SaltBook
@@ -39,11 +40,15 @@ from analytics.tracker import TrackerScript
 from analytics.web.auth import Sessions
 from analytics.web.security import SecurityHeaders
 from analytics.web.settings import SettingsPages
+from analytics.web.setup import PATH as SETUP_PATH
+from analytics.web.setup import SetupPages
 from analytics.web.views import ASSETS, Pages
 
 log = logging.getLogger("analytics")
 
 Clock = Callable[[], datetime]
+HEALTH_TIMEOUT_S = 2.0
+"""A read of the database takes well under a millisecond; one that takes seconds is a stuck disk or store."""
 
 
 @dataclass
@@ -145,6 +150,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 log.warning("no GeoIP database configured (geoip.database): countries will not be recorded")
             else:
                 log.info("locations from %s", geo.description)
+            await setup.start()
             writer.start()
             if store.reader_path() is not None:
                 openday.warm_up()  # the open-day workers start now, not on the first dashboard view
@@ -169,6 +175,18 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 geo.close()
 
     async def health(request: Request) -> JSONResponse:
+        """200 once the database has answered a read; 503 when it fails or does not answer in time (a container's
+        HEALTHCHECK, a load balancer). The cause goes to the log, not to the anonymous caller."""
+        try:
+            await asyncio.wait_for(store.ping(), HEALTH_TIMEOUT_S)
+        except (StoreError, TimeoutError) as exc:
+            cause = str(exc) or f"no answer within {HEALTH_TIMEOUT_S:g} s"
+            log.warning("health check: the database does not answer: %s", cause)
+            return JSONResponse(
+                {"status": "unavailable", "error": "the database does not answer", "waiting_events": writer.waiting},
+                status_code=503,
+                headers={"Retry-After": str(config.ingest.retry_after_seconds)},
+            )
         return JSONResponse({"status": "ok", "waiting_events": writer.waiting})
 
     ingest = IngestEndpoint(services, trusted, clock)
@@ -205,10 +223,12 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
 
     https = config.server.public_url.startswith("https://")
     sessions = Sessions(store, clock, trusted, https)
-    base_url = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
-    pages = Pages(store, sessions, clock, script, base_url, (config.geoip.regions, config.geoip.cities))
+    pages = Pages(store, sessions, clock, script, config.server.public_url, (config.geoip.regions, config.geoip.cities))
     stats = StatsApi(store, clock, sessions=sessions, shared_site=pages.shared_site)
     settings = SettingsPages(pages)
+    # The address the operator is told to open: localhost when the server listens on every address, as in a
+    # container whose port is published.
+    setup = SetupPages(pages, f"{config.server.public_url or local_url(config.server, 'localhost')}{SETUP_PATH}")
     routes = [
         Route("/api/health", health, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
@@ -221,6 +241,8 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
+        Route(SETUP_PATH, setup.show, methods=["GET"]),
+        Route(SETUP_PATH, setup.create, methods=["POST"]),
         Route("/sites", settings.add_site, methods=["POST"]),
         Route("/sites/{domain}", pages.dashboard, methods=["GET"]),
         Route("/sites/{domain}/settings", settings.show, methods=["GET"]),

@@ -9,12 +9,14 @@ import logging
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from analytics import __version__
-from analytics.config import Config, load
+from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
 from analytics.sites import SiteSettings, check_settings
 from analytics.store import Store, open_store
@@ -46,28 +48,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         config = config.replace("server", port=args.port)
 
-    async def migrate(store: Store) -> None:
-        return None
-
-    asyncio.run(_with_store(config, migrate))  # a database problem is reported here, in one line
+    applied = asyncio.run(_migrate(config))  # a database problem is reported here, in one line
     from analytics.server import serve  # uvicorn is imported only when serving
 
-    serve(config)
+    serve(config, applied)
+    return 0
+
+
+async def _migrate(config: Config) -> list[str]:
+    store = open_store(config.database)
+    await store.open()
+    try:
+        return [f"{m.version:04d} {m.name}" for m in await store.migrate()]
+    finally:
+        await store.close()
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    config = _config(args)
+    url = f"{local_url(config.server)}/api/health"
+    # No proxy, whatever the environment says: the server is on this machine.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=args.timeout) as response:
+            waiting = json.loads(response.read()).get("waiting_events", 0)
+    except urllib.error.HTTPError as exc:
+        raise AnalyticsError(f"{url} answered {exc.code} {exc.reason}: the server is up but unhealthy") from None
+    except (OSError, ValueError) as exc:  # URLError, a refused connection, a time-out, an answer that is not JSON
+        reason = getattr(exc, "reason", exc)
+        raise AnalyticsError(f"no answer from {url} ({reason}): is the server running on that port?") from None
+    print(f"healthy: {url} answered 200 ({waiting} events waiting to be written)")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    copies = asyncio.run(_with_store(config, lambda s: s.backup(Path(args.folder))))
+    sizes = ", ".join(f"{c.name} ({c.stat().st_size / 1e6:.1f} MB)" for c in copies)
+    print(f"backed up into {Path(args.folder).resolve()}: {sizes}")
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    config = _config(args)
-
-    async def work() -> list[str]:
-        store = open_store(config.database)
-        await store.open()
-        try:
-            return [f"{m.version:04d} {m.name}" for m in await store.migrate()]
-        finally:
-            await store.close()
-
-    applied = asyncio.run(work())
+    applied = asyncio.run(_migrate(_config(args)))
     print("\n".join(f"applied {m}" for m in applied) if applied else "the database is up to date")
     return 0
 
@@ -146,7 +169,7 @@ def cmd_site_snippet(args: argparse.Namespace) -> int:
         raise AnalyticsError(f"no site {domain}; add it first with: analytics site add {domain}")
     if args.url:
         config = config.replace("server", public_url=args.url)
-    base = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    base = config.server.public_url or local_url(config.server, "localhost")
     from analytics.tracker import TrackerScript
 
     print(TrackerScript.load().snippet(domain, base))
@@ -354,6 +377,25 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port, 8000)")
     serve.set_defaults(run=cmd_serve)
+
+    health = commands.add_parser(
+        "health",
+        help="check that the server on this machine answers (a container's HEALTHCHECK)",
+        description="Ask the server on this machine (server.host, server.port) for /api/health: exit 0 when it "
+        "answers 200, which needs its database to answer too; else exit 1 with the reason.",
+    )
+    health.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer (default: 4)")
+    health.set_defaults(run=cmd_health)
+
+    backup = commands.add_parser(
+        "backup",
+        help="copy the database into a folder, while the server runs",
+        description="Write a consistent copy of each database file into FOLDER (created if needed; copies "
+        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. To restore, "
+        "stop the server and put the copies in place of the database files (and remove their -wal and -shm).",
+    )
+    backup.add_argument("folder", metavar="FOLDER", help="where to write the copies (not the database's own folder)")
+    backup.set_defaults(run=cmd_backup)
 
     migrate = commands.add_parser(
         "migrate",

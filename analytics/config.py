@@ -88,7 +88,8 @@ class ServerConfig:
     public_url: str = _opt(
         "",
         "The address visitors' browsers reach this server at, e.g. https://stats.example.com; used in the tracking "
-        "snippet. Empty: http://<host>:<port>.",
+        "snippet and shared links, and makes the session cookie Secure when https. Empty: the address the "
+        "dashboard was opened at (`analytics site snippet`: http://<host>:<port>, localhost for 0.0.0.0).",
         _public_url,
     )
     access_log: bool = _opt(
@@ -437,6 +438,13 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             _check(section, f, values[f.name], source)
         built[section] = cls(**values)
     return Config(**built)
+
+
+def local_url(server: ServerConfig, any_address: str = "127.0.0.1") -> str:
+    """`http://host:port` of this server as seen from the machine it runs on; when it listens on every address
+    (0.0.0.0 or ::, as in a container) the host is `any_address`."""
+    host = any_address if server.host in ("0.0.0.0", "::", "") else server.host  # noqa: S104
+    return f"http://{f'[{host}]' if ':' in host else host}:{server.port}"
 
 
 def sqlite_path(url: str) -> Path:

@@ -346,7 +346,7 @@ def document() -> dict[str, Any]:
             "/share/{token}/api/v1/stats/realtime/visitors": {"get": _realtime_operation(True)},
             "/api/health": {
                 "get": {
-                    "summary": "Liveness, and how many events wait to be written",
+                    "summary": "Whether the server and its database answer, and how many events wait to be written",
                     "operationId": "health",
                     "security": [],
                     "responses": {
@@ -359,8 +359,20 @@ def document() -> dict[str, Any]:
                                     "waiting_events": {"type": "integer", "minimum": 0},
                                 },
                             },
-                            "The server is up",
-                        )
+                            "The server is up and its database answered",
+                        ),
+                        "503": _json(
+                            {
+                                "type": "object",
+                                "required": ["status", "error", "waiting_events"],
+                                "properties": {
+                                    "status": {"const": "unavailable"},
+                                    "error": {"type": "string"},
+                                    "waiting_events": {"type": "integer", "minimum": 0},
+                                },
+                            },
+                            "The database failed or did not answer within 2 seconds",
+                        ),
                     },
                 }
             },

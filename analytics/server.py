@@ -19,13 +19,14 @@ import logging.config
 import signal
 import socket
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from analytics import __version__
 from analytics.app import AccessLog, create_app
 from analytics.config import Config
 from analytics.privacy import Network
@@ -126,12 +127,17 @@ class CloseWhenStopping:
         await self.app(scope, receive, sending)
 
 
-def serve(config: Config) -> None:
+def serve(config: Config, applied: Sequence[str] = ()) -> None:
+    """Runs the server until a signal; `applied`: the migrations `analytics serve` applied just before, logged
+    here once the configuration has proved sound (a start that fails says one line, nothing else)."""
     configure_logging(config.log.level)
     # A fatal signal (SIGBUS when the database's -shm file is truncated under the server, see the README's
     # Durability) would otherwise end the process without a word; this writes the Python stack to stderr.
     faulthandler.enable(all_threads=False)
     app = create_app(config)
+    log.info("analytics %s, database %s", __version__, config.database.url)
+    for migration in applied:
+        log.info("applied migration %s", migration)
     connections = connection_limit(config.server.max_connections)
     log.info("accepting up to %d connections at once (server.max_connections)", connections)
     asgi = CloseWhenStopping(AccessLog(app) if config.server.access_log else app)

@@ -167,6 +167,23 @@ async def test_an_administrator_adds_configures_and_removes_a_site(site: Harness
     assert "new.example" not in [s.domain for s in await site.store.list_sites()]
 
 
+@pytest.mark.parametrize("public_url", ["", "https://stats.example.com"])
+async def test_the_snippet_names_the_public_url_or_else_the_address_the_browser_used(
+    config: Config, clock: Clock, public_url: str
+) -> None:
+    # Listening on every address, as in a container: that address is no place for a browser to fetch from.
+    config = config.replace("server", host="0.0.0.0", public_url=public_url)
+    async with start(config, clock) as h:
+        await h.add_site()
+        await make_user(h)
+        async with httpx.AsyncClient(transport=h.client._transport, base_url="https://analytics.test") as browser:
+            await login(browser)
+            page = (await browser.get("/sites/example.com/settings")).text
+    expected = public_url or "https://analytics.test"
+    assert f"src=&#34;{expected}/tracker." in page or f'src="{expected}/tracker.' in page, page
+    assert "0.0.0.0" not in page
+
+
 async def test_goals_and_api_keys_from_the_settings(site: Harness) -> None:
     await login(site.client)
     token = await csrf_of(site.client)

@@ -49,6 +49,8 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "user list",
         "user password",
         "user remove",
+        "health",
+        "backup",
     ):
         assert f"analytics {command}" in README
     assert parser().prog == "analytics"

@@ -1,7 +1,7 @@
-"""The dashboard's forms and cookies, fuzzed over HTTP: the login form and its cookie, the settings forms with
-right and wrong CSRF tokens, the X-CSRF-Token header of the dashboard's API calls, the session cookie, and a
-shared link's cookie and password form. Any text (non-ASCII, control characters, raw bytes in headers) gets a
-page or a 4xx, never a 5xx, within a second (password checks excepted: scrypt is slow on purpose)."""
+"""The dashboard's forms and cookies, fuzzed over HTTP: the login and setup forms and their cookies, the settings
+forms with right and wrong CSRF tokens, the X-CSRF-Token header of the dashboard's API calls, the session cookie,
+and a shared link's cookie and password form. Any text (non-ASCII, control characters, raw bytes in headers) gets
+a page or a 4xx, never a 5xx, within a second (password checks excepted: scrypt is slow on purpose)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics import accounts, apikeys
+from analytics.config import Config
+from analytics.web import setup
 from analytics.web.auth import COOKIE, LOGIN_COOKIE
 from analytics.web.views import SHARE_COOKIE
-from tests.conftest import Harness
+from tests.conftest import Clock, Harness, start
 from tests.test_dashboard import FAST, PASSWORD, csrf_of, login, make_user
 
 # Text a browser, a proxy or an attacker could send: any character, and the shapes the code looks for.
@@ -32,7 +34,7 @@ header_bytes = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replac
 )
 ACTIONS = ["general", "goal-add", "goal-remove", "key-create", "key-revoke", "link-revoke", "remove", "nothing"]
 FIELDS = ["csrf", "email", "password", "next", "timezone", "allowed_hostnames", "excluded_ips", "excluded_paths",
-          "kind", "value", "name", "id", "days", "embeddable", "confirm", "domain"]  # fmt: skip
+          "kind", "value", "name", "id", "days", "embeddable", "confirm", "domain", "code", "repeat"]  # fmt: skip
 forms = st.dictionaries(st.sampled_from(FIELDS) | hostile, hostile, max_size=6)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LONG = settings(FUZZ, max_examples=1500)
@@ -81,17 +83,23 @@ def encoded(form: dict[str, str]) -> bytes:
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-async def login_attempt(dash: Dash, form: dict[str, str], cookie: bytes, real_token: bool) -> None:
-    h = dash.h
-    page = await send(h, "GET", "/login", cookie=b"")
+async def form_attempt(
+    h: Harness, path: str, token_cookie: str, form: dict[str, str], cookie: bytes, real_token: bool
+) -> httpx.Response:
+    """A form shown before any session exists (login, setup), posted with its own token or with any cookie."""
+    page = await send(h, "GET", path, cookie=b"")
     if real_token:  # the form's own token, so that the fields behind it are reached too
         found = re.search(r'name="csrf" value="([^"]*)"', page.text)
         assert found
         form = {**form, "csrf": found.group(1)}
-        cookie = f"{LOGIN_COOKIE}={found.group(1)}".encode()
+        cookie = f"{token_cookie}={found.group(1)}".encode()
     else:
-        cookie = LOGIN_COOKIE.encode() + b"=" + cookie
-    response = await send(h, "POST", "/login", content=encoded(form), headers=FORM, cookie=cookie, limit=HASHING)
+        cookie = token_cookie.encode() + b"=" + cookie
+    return await send(h, "POST", path, content=encoded(form), headers=FORM, cookie=cookie, limit=HASHING)
+
+
+async def login_attempt(dash: Dash, form: dict[str, str], cookie: bytes, real_token: bool) -> None:
+    response = await form_attempt(dash.h, "/login", LOGIN_COOKIE, form, cookie, real_token)
     assert response.status_code in (303, 400, 401, 429), response.text[:300]
 
 
@@ -149,6 +157,25 @@ async def pages(dash: Dash, session: bytes, path: str) -> None:
 @given(form=forms, cookie=header_bytes, real_token=st.booleans())
 async def test_the_login_form_and_its_cookie(dash: Dash, form: dict[str, str], cookie: bytes, real_token: bool) -> None:
     await login_attempt(dash, form, cookie, real_token)
+
+
+@pytest.fixture
+async def new_server(config: Config, clock: Clock) -> AsyncIterator[Harness]:
+    """A server without any account: its setup page is open."""
+    async with start(config, clock) as h:
+        yield h
+
+
+@FUZZ
+@given(form=forms, cookie=header_bytes, real_token=st.booleans(), code=hostile, valid=st.booleans())
+async def test_the_setup_form_and_its_cookie(
+    new_server: Harness, form: dict[str, str], cookie: bytes, real_token: bool, code: str, valid: bool
+) -> None:
+    if valid:  # fields that pass, so that the code itself is checked
+        form = {**form, "email": "owner@example.com", "password": PASSWORD, "repeat": PASSWORD, "code": code}
+    response = await form_attempt(new_server, "/setup", setup.COOKIE, form, cookie, real_token)
+    assert response.status_code in (400, 401, 429), response.text[:300]  # the code is never guessed
+    assert await new_server.store.list_users() == []
 
 
 @FUZZ

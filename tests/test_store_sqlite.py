@@ -211,3 +211,22 @@ async def test_the_purge_deletes_raw_events_in_short_transactions(store: SQLiteS
     await store.admin.set_trace_callback(None)
     assert await store.count_events() == 1
     assert sum(s.startswith("DELETE FROM events") for s in statements) == 3  # each its own (autocommit) statement
+
+
+async def test_a_backup_copies_both_files_while_the_store_is_open_and_never_over_itself(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    site = await store.add_site(SiteSettings("example.com"), 0)
+    await store.insert_events([event(site.id, ts) for ts in range(1000)])
+    copies = await store.backup(tmp_path / "backup")
+    await store.insert_events([event(site.id, 5000)])  # after the copy: not in it
+    assert [c.name for c in copies] == [store.path.name, store.aggregates_path.name]
+    copy = SQLiteStore(tmp_path / "backup" / store.path.name)
+    await copy.open()
+    try:
+        assert await copy.schema_is_current()
+        assert await copy.count_events() == 1000 and [s.domain for s in await copy.list_sites()] == ["example.com"]
+    finally:
+        await copy.close()
+    with pytest.raises(StoreError, match="holds the database itself"):
+        await store.backup(store.path.parent)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
 from analytics.accounts import SharedLink, User
@@ -39,6 +40,9 @@ class Store(Protocol):
         """Applies the migrations not applied yet, each in its own transaction; returns those applied."""
 
     async def schema_is_current(self) -> bool: ...
+
+    async def ping(self) -> None:
+        """Reads from the database (the health check); raises StoreError when it cannot."""
 
     async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
         """Raises Conflict when the domain is already registered."""
@@ -103,6 +107,9 @@ class Store(Protocol):
     async def delete_recent_before(self, site_id: int, day: int) -> int:
         """Removes the recent filtered breakdowns by day older than the day; returns how many."""
 
+    async def backup(self, folder: Path) -> list[Path]:
+        """Consistent copies of the database, taken while it is in use, written into `folder`; returns them."""
+
     def reader_path(self) -> str | None:
         """A database file worker processes may read events from (SQLite), or None: they cannot."""
 
@@ -130,6 +137,11 @@ class Store(Protocol):
 
     async def add_user(self, email: str, password_hash: str, site_ids: Sequence[int] | None, now_ms: int) -> User:
         """Raises Conflict when the email is taken. site_ids None: every site."""
+
+    async def add_first_user(self, email: str, password_hash: str, now_ms: int) -> User | None:
+        """Creates an administrator only if no account exists, atomically; None when one existed already."""
+
+    async def has_users(self) -> bool: ...
 
     async def find_user(self, email: str) -> tuple[User, str] | None:
         """The user and their password hash."""

@@ -39,7 +39,7 @@ from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlo
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
-from analytics.store import sqlite_rollup
+from analytics.store import sqlite_backup, sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
@@ -274,6 +274,13 @@ class SQLiteStore(AccountsMixin):
     async def schema_is_current(self) -> bool:
         try:
             return await self._applied() >= {m.version for m in load_migrations()}
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    async def ping(self) -> None:
+        try:
+            async with self.admin.execute("SELECT COUNT(*) FROM schema_migrations") as cur:
+                await cur.fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from None
 
@@ -683,6 +690,10 @@ class SQLiteStore(AccountsMixin):
 
     def reader_path(self) -> str | None:
         return str(self.path.resolve())
+
+    async def backup(self, folder: Path) -> list[Path]:
+        files = (self.path, self.aggregates_path)  # the events first: see sqlite_backup
+        return await asyncio.to_thread(sqlite_backup.backup, files, folder, self._busy_timeout_ms)
 
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
         """The custom property keys the site's events have used: in its aggregates and its raw events since the

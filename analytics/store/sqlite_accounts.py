@@ -69,6 +69,22 @@ class AccountsMixin:
         assert cur.lastrowid is not None
         return User(cur.lastrowid, email, None if site_ids is None else tuple(sorted(set(site_ids))))
 
+    async def add_first_user(self, email: str, password_hash: str, now_ms: int) -> User | None:
+        # One statement: SQLite holds the write lock from the check to the insert, so of two setups at once (two
+        # requests, two processes, the setup page and `analytics user add`) exactly one finds the table empty.
+        cur = await self._write(
+            "INSERT INTO users (email, password_hash, site_ids, created_at) "
+            "SELECT ?, ?, NULL, ? WHERE NOT EXISTS (SELECT 1 FROM users)",
+            (email, password_hash, now_ms),
+            f"user {email}",
+        )
+        if cur.rowcount != 1 or cur.lastrowid is None:
+            return None
+        return User(cur.lastrowid, email, None)
+
+    async def has_users(self) -> bool:
+        return bool(await self._rows("SELECT 1 FROM users LIMIT 1", (), "users"))
+
     async def find_user(self, email: str) -> tuple[User, str] | None:
         """The user with this email and their password hash."""
         rows = await self._rows(

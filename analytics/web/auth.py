@@ -73,9 +73,13 @@ class Sessions:
             return ok
         if not ok or found is None:
             return None
+        return await self.start(found[0])
+
+    async def start(self, user: User) -> tuple[str, str]:
+        """A new session for the user: (cookie token, csrf)."""
         token, csrf = accounts.new_token(), accounts.new_token()
         now = self._now_ms()
-        await self.store.add_session(apikeys.digest(token), found[0].id, csrf, now, now + SESSION_DAYS * DAY_MS)
+        await self.store.add_session(apikeys.digest(token), user.id, csrf, now, now + SESSION_DAYS * DAY_MS)
         return token, csrf
 
     async def verify(self, keys: tuple[str, ...], password: str, stored: str) -> bool | int:
@@ -105,6 +109,13 @@ class Sessions:
             httponly=True,
             secure=self.secure(request),
             samesite="strict",
+        )
+
+    def set_form_cookie(self, response: Response, request: Request, cookie: str, token: str, path: str) -> None:
+        """The double-submit token of a form shown before any session exists (login, setup), for the form's path;
+        the page echoes it in its hidden `csrf` field."""
+        response.set_cookie(
+            cookie, token, max_age=3600, path=path, httponly=True, secure=self.secure(request), samesite="strict"
         )
 
     async def logout(self, request: Request, response: Response) -> None:

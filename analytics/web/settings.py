@@ -73,7 +73,7 @@ class SettingsPages:
             keys=keys,
             links=links,
             now_ms=now_ms,
-            snippet=self.pages.tracker.snippet(site.domain, self.pages.base_url),
+            snippet=self.pages.tracker.snippet(site.domain, self.pages.origin(request)),
             zones=self.zones,
             saved=request.query_params.get("saved", ""),
             when=lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -172,7 +172,7 @@ class SettingsPages:
             form.get("embeddable") == "1",
             self.pages._now_ms(),
         )
-        url = f"{self.pages.base_url.rstrip('/')}/share/{token}"
+        url = f"{self.pages.origin(request)}/share/{token}"
         return {"secret": url, "secret_label": f"Shared link “{name}”: copy it now, it is shown only once."}
 
     async def _link_revoke(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:

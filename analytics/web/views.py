@@ -58,10 +58,11 @@ class Pages:
         sessions: Sessions,
         clock: Callable[[], datetime],
         tracker: TrackerScript,
-        base_url: str,
+        public_url: str,
         places: tuple[bool, bool] = (False, False),
     ) -> None:
-        self.store, self.sessions, self.clock, self.tracker, self.base_url = store, sessions, clock, tracker, base_url
+        self.store, self.sessions, self.clock, self.tracker = store, sessions, clock, tracker
+        self.public_url = public_url.rstrip("/")
         self.regions, self.cities = places  # recorded only when geoip.regions / geoip.cities are on
         folder = str(resources.files("analytics") / "templates")
         self.env = Environment(
@@ -73,6 +74,11 @@ class Pages:
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(request=request, **context)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def origin(self, request: Request) -> str:
+        """This server's address in snippets and shared links: server.public_url, else the one the browser used
+        (not the address it listens on, which in a container is 0.0.0.0)."""
+        return self.public_url or f"{request.url.scheme}://{request.url.netloc}"
 
     def _now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
@@ -102,9 +108,9 @@ class Pages:
     async def login_form(self, request: Request) -> Response:
         if await self._viewer(request):
             return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
-        return self._login_page(request, "", 200, "")
+        return self._login_page(request, "", 200, "", first_run=not await self.store.has_users())
 
-    def _login_page(self, request: Request, error: str, status: int, email: str) -> Response:
+    def _login_page(self, request: Request, error: str, status: int, email: str, first_run: bool = False) -> Response:
         token = accounts.new_token(128)
         response = self.render(
             request,
@@ -115,16 +121,9 @@ class Pages:
             email=email,
             csrf=token,
             next=_next(request.query_params.get("next")),
+            first_run=first_run,
         )
-        response.set_cookie(
-            LOGIN_COOKIE,
-            token,
-            max_age=3600,
-            path="/login",
-            httponly=True,
-            secure=self.sessions.secure(request),
-            samesite="strict",
-        )
+        self.sessions.set_form_cookie(response, request, LOGIN_COOKIE, token, "/login")
         return response
 
     async def login(self, request: Request) -> Response:
@@ -161,6 +160,8 @@ class Pages:
     async def sites(self, request: Request) -> Response:
         viewer = await self._viewer(request)
         if viewer is None or viewer.user is None:
+            if not await self.store.has_users():  # a new server: its first account is made on the setup page
+                return RedirectResponse("/setup", status_code=303)
             return self._to_login(request)
         return await self.sites_page(request, viewer.user, viewer)
 
