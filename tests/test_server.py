@@ -610,6 +610,26 @@ def test_a_head_that_arrives_too_slowly_is_answered_408_and_its_connection_close
         server.stop()
 
 
+def hold_slow_connections(port: int, count: int) -> list[socket.socket]:
+    """Connections that each send the start of a request head and nothing more (a slowloris)."""
+    held = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+        held.append(s)
+    time.sleep(0.3)
+    return held
+
+
+def one_more_is_closed_unanswered(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+        try:
+            extra.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            return extra.recv(65_536) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+
 def test_one_address_cannot_hold_more_than_its_share_of_connections(tmp_path: Path, server_env: dict[str, str]) -> None:
     """~20,000 slow connections from one address exhausted the server's file descriptors: nobody got in."""
     env = {
@@ -622,18 +642,8 @@ def test_one_address_cannot_hold_more_than_its_share_of_connections(tmp_path: Pa
     port = int(server.url.rsplit(":", 1)[1])
     held: list[socket.socket] = []
     try:
-        for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
-            held.append(s)
-        time.sleep(0.3)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
-            try:
-                extra.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
-                answer = extra.recv(65_536)
-            except (ConnectionResetError, BrokenPipeError):
-                answer = b""
-            assert answer == b""  # closed at once, unanswered
+        held += hold_slow_connections(port, 20)
+        assert one_more_is_closed_unanswered(port)
         for s in held:
             s.close()
         held.clear()
@@ -666,18 +676,8 @@ def test_no_address_not_even_a_trusted_proxy_can_exhaust_the_servers_connections
         limits = Path(f"/proc/{server.process.pid}/limits").read_text()
         soft, hard = re.search(r"Max open files\s+(\S+)\s+(\S+)", limits).groups()  # type: ignore[union-attr]
         assert soft == hard  # raised to the hard limit at start
-        for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
-            held.append(s)
-        time.sleep(0.3)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
-            try:
-                extra.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
-                answer = extra.recv(65_536)
-            except (ConnectionResetError, BrokenPipeError):
-                answer = b""
-            assert answer == b""  # closed at once, unanswered
+        held += hold_slow_connections(port, 20)
+        assert one_more_is_closed_unanswered(port)
         for s in held[:5]:
             s.close()
         deadline = time.monotonic() + 5
