@@ -4,10 +4,11 @@ An answer is milliseconds of SQL and then pure Python: merging rows, filling eve
 computing metrics, comparing with the previous period; tens of milliseconds for the largest ranges the API
 accepts. In the server's process that Python holds the interpreter against the event loop: eight clients asking
 such questions through a public shared link raised ingest p99 tenfold. So each question is sent to a worker
-process (analytics/openday.py's pool, where the open days' rows are computed anyway) which reads the database
-itself and sends back the answer; the server only checks the caller, parses the query and forwards the result.
+process (analytics/openday.py's workers, where the open days' rows are computed anyway; each site always goes to
+the same one) which reads the database itself and sends back the answer; the server only checks the caller,
+parses the query and forwards the result.
 
-Each worker keeps its own cache of open days' rows (and its own event loop, in a thread, so that stale rows are
+Each worker keeps the cache of its sites' open days' rows (and its own event loop, in a thread, so that stale rows are
 refreshed in the background as in the server) and its own read-only connections. A question carries its deadline:
 one that waited in the queue past it is dropped unanswered, and one being answered stops at it. At most
 `MAX_IN_FLIGHT` questions are in the workers' hands at once; beyond, `Busy` (a 503 with Retry-After). Stores whose
@@ -93,7 +94,7 @@ class Answers:
         try:
             loop = asyncio.get_running_loop()
             args = (path, site, query, now, self._limits(seconds))
-            return await loop.run_in_executor(openday.pool(), answer_here, *args)
+            return await loop.run_in_executor(openday.pool(site.id), answer_here, *args)
         except concurrent.futures.BrokenExecutor as exc:
             log.warning("the answering worker failed (%s): answering in the server's process", exc)
             openday.reset()
@@ -114,8 +115,13 @@ class Answers:
             return
         loop = asyncio.get_running_loop()
         limits = self._limits(300.0)
-        pool = openday.pool()  # one call per worker, if both are idle: each keeps rows of its own
-        calls = [loop.run_in_executor(pool, prepare_here, path, busy, now, limits) for _ in range(openday.WORKERS)]
+        shards: dict[int, list[Site]] = {}
+        for site in busy:  # each site's rows are kept by the worker that answers for it
+            shards.setdefault(site.id % openday.WORKERS, []).append(site)
+        calls = [
+            loop.run_in_executor(openday.pool(sites[0].id), prepare_here, path, sites, now, limits)
+            for sites in shards.values()
+        ]
         for failed in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(failed, BaseException):
                 log.warning("could not prepare today's figures: %s", failed)

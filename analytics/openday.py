@@ -30,11 +30,11 @@ from analytics.store.sqlite import read_events
 
 REREAD_S = 300.0  # every 5 minutes all events are read again (cheap insurance against anything missed)
 OVERLAP_MS = 60_000  # events may be committed a little out of order: the last minute is always read again
-WORKERS = 2  # a filter's rows need not wait for a refresh of the unfiltered ones
+WORKERS = 2  # sites are shared out between them (by id)
 NICENESS = 10  # on a busy machine the server's process, which takes the events, gets the CPU first
 
 _cache: dict[tuple[str, int, int, int], tuple[float, list[Event]]] = {}
-_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_pools: dict[int, concurrent.futures.ProcessPoolExecutor] = {}
 _lock = threading.Lock()
 
 
@@ -87,23 +87,31 @@ def window(
     return rollup.rollup_window(events, start, end, ZoneInfo(tz), 0, only, active=active, page_goals=page_goals)
 
 
-def pool() -> concurrent.futures.ProcessPoolExecutor:
-    """The workers, started on first use (spawned: the server's threads are not copied into them)."""
-    global _pool
+def pool(site_id: int = 0) -> concurrent.futures.ProcessPoolExecutor:
+    """The worker that answers for the site: one process per pool, each site always in the same one, so that a
+    site's open-day rows are computed and kept once, and every question about it sees the same rows (with a
+    shared pool, two workers kept rows of different ages, and two panels of one dashboard could disagree).
+    Started on first use (spawned: the server's threads are not copied into them)."""
+    shard = site_id % WORKERS
     with _lock:
-        if _pool is None:
-            _pool = processes.pool(WORKERS, niceness=NICENESS)
-            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-        return _pool
+        found = _pools.get(shard)
+        if found is None:
+            found = _pools[shard] = processes.pool(1, niceness=NICENESS)
+            atexit.register(found.shutdown, wait=False, cancel_futures=True)
+        return found
+
+
+def pools() -> list[concurrent.futures.ProcessPoolExecutor]:
+    """Every worker (started if need be)."""
+    return [pool(shard) for shard in range(WORKERS)]
 
 
 def reset() -> None:
-    """Forgets a broken worker; the next use starts a new one."""
-    global _pool
+    """Forgets broken workers; the next use starts new ones."""
     with _lock:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
-        _pool = None
+        for found in _pools.values():
+            found.shutdown(wait=False, cancel_futures=True)
+        _pools.clear()
 
 
 def ready() -> bool:
@@ -112,5 +120,5 @@ def ready() -> bool:
 
 
 def warm_up() -> None:
-    for future in [pool().submit(ready) for _ in range(WORKERS)]:
+    for future in [found.submit(ready) for found in pools()]:
         future.add_done_callback(lambda f: f.exception())

@@ -69,13 +69,13 @@ def _ranges(start: date, end: date, rolled: set[int], whole_months: bool) -> lis
     return ranges
 
 
-async def _in_worker(work: Callable[..., list[rollup.Row]], *args: Any) -> list[rollup.Row] | None:
+async def _in_worker(work: Callable[..., list[rollup.Row]], site_id: int, *args: Any) -> list[rollup.Row] | None:
     """Rows computed in an open-day worker process; None if the worker broke (the caller computes them here).
     In a worker process already (analytics/answers.py), they are computed in a thread of that process."""
     if processes.IN_WORKER:
-        return await asyncio.to_thread(work, *args)
+        return await asyncio.to_thread(work, site_id, *args)
     try:
-        return await asyncio.get_running_loop().run_in_executor(openday.pool(), work, *args)
+        return await asyncio.get_running_loop().run_in_executor(openday.pool(site_id), work, site_id, *args)
     except Exception as exc:  # noqa: BLE001 -- a broken worker must not break the answer: compute here
         log.warning("the open-day worker failed (%s): computing in the server's process", exc)
         openday.reset()
@@ -150,8 +150,8 @@ class OpenDays:
         path = store.reader_path()
         rows: list[rollup.Row] | None = None
         if path is not None:  # in the worker process: the server's interpreter stays free
-            args = (path, site.id, start, end, day.toordinal(), tz.key, only, site.page_goals)
-            rows = await _in_worker(openday.compute, *args)
+            args = (start, end, day.toordinal(), tz.key, only, site.page_goals)
+            rows = await _in_worker(partial(openday.compute, path), site.id, *args)
         if rows is None:
             events = await store.events_between(site.id, start, end)
             rows = await asyncio.to_thread(rollup.rollup_day, events, day, tz, only, site.page_goals)
@@ -402,8 +402,8 @@ class Answerer:
             path = self.store.reader_path()
             rows: list[rollup.Row] | None = None
             if path is not None:
-                args = (path, self.site.id, start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
-                rows = await _in_worker(openday.window, *args, self.site.page_goals)
+                args = (start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
+                rows = await _in_worker(partial(openday.window, path), self.site.id, *args, self.site.page_goals)
             if rows is None:
                 events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
                 rows = await asyncio.to_thread(

@@ -496,9 +496,9 @@ async def test_a_question_that_waited_past_its_deadline_is_dropped_by_the_worker
     loop = asyncio.get_running_loop()
     path = h.store.reader_path()
     with pytest.raises(TimeoutError):
-        await loop.run_in_executor(openday.pool(), answers.answer_here, path, site, query, h.clock(), limits)
+        await loop.run_in_executor(openday.pool(site.id), answers.answer_here, path, site, query, h.clock(), limits)
     limits = answers.Limits(-1, time.time() + 10, 5.0, 5000, 10.0, 120.0)
-    found = await loop.run_in_executor(openday.pool(), answers.answer_here, path, site, query, h.clock(), limits)
+    found = await loop.run_in_executor(openday.pool(site.id), answers.answer_here, path, site, query, h.clock(), limits)
     assert json.loads(found)["results"][0]["metrics"] == [4]
 
 
@@ -506,9 +506,9 @@ async def test_a_killed_worker_costs_no_answer(stats: tuple[Harness, str]) -> No
     """The answer is computed in the server's process while the pool is replaced, and the next one in a worker."""
     h, key = stats
     await ask(h, key, {**BASE, "metrics": ["visitors"]})
-    for pid in list(openday.pool()._processes):
+    for pid in [pid for found in openday.pools() for pid in found._processes]:
         os.kill(pid, signal.SIGKILL)
     await asyncio.sleep(0.2)
     assert (await ask(h, key, {**BASE, "metrics": ["visitors"]}))["results"][0]["metrics"] == [4]
     assert (await ask(h, key, {**BASE, "metrics": ["visitors"]}))["results"][0]["metrics"] == [4]
-    assert all(p.is_alive() for p in openday.pool()._processes.values())
+    assert all(p.is_alive() for found in openday.pools() for p in found._processes.values())
