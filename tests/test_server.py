@@ -694,3 +694,16 @@ def test_no_address_not_even_a_trusted_proxy_can_exhaust_the_servers_connections
         for s in held:
             s.close()
         assert server.stop() == 0
+
+
+def test_the_setup_code_is_in_the_log_whatever_the_log_level(tmp_path: Path, server_env: dict[str, str]) -> None:
+    """With log.level = "error" the code (logged as a warning) was never shown: no setup from a browser."""
+    server = start_server(tmp_path, {**server_env, "ANALYTICS_LOG_LEVEL": "error"})
+    try:
+        deadline = time.monotonic() + 10
+        while b"setup code" not in server.log:
+            assert time.monotonic() < deadline, server.log
+            time.sleep(0.1)
+        assert re.search(rb"setup code [A-Z0-9-]{16,}", server.log), server.log
+    finally:
+        assert server.stop() == 0

@@ -98,7 +98,10 @@ class SetupPages:
     def announce(self) -> None:
         """A new code, printed in the log; the previous one stops working."""
         code = self.code.issue()
-        log.warning(
+        # At least WARNING, and never below the configured level: with log.level = "error" the code was never
+        # shown, and nobody could set the server up from a browser.
+        log.log(
+            max(logging.WARNING, log.getEffectiveLevel()),
             "No account exists yet. To create the first administrator, open %s and enter the setup code %s "
             "(it works once, for %d minutes; after that, reloading the page prints a new one here). "
             "Or create an account with: analytics user add EMAIL",
