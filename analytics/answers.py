@@ -87,7 +87,7 @@ class Answers:
         """The answer as JSON, from a worker (within `seconds`, its time budget) or from this process."""
         path = self.store.reader_path()
         if path is None:
-            return render(await Answerer(self.store, site, query, now, self.open_days).answer())
+            return await self._here(site, query, now)
         if self.in_flight >= self.max_in_flight:
             raise Busy(f"the server is answering {self.in_flight} questions already")
         self.in_flight += 1
@@ -98,9 +98,12 @@ class Answers:
         except concurrent.futures.BrokenExecutor as exc:
             log.warning("the answering worker failed (%s): answering in the server's process", exc)
             openday.reset()
-            return render(await Answerer(self.store, site, query, now, self.open_days).answer())
+            return await self._here(site, query, now)
         finally:
             self.in_flight -= 1
+
+    async def _here(self, site: Site, query: Query, now: datetime) -> bytes:
+        return render(await Answerer(self.store, site, query, now, self.open_days).answer())
 
     async def prepare(self, sites: Sequence[Site], now: datetime) -> None:
         """Computes today's rows of the sites that have raw events, in each worker (a head start only)."""
@@ -109,15 +112,13 @@ class Answers:
             return
         path = self.store.reader_path()
         if path is None:
-            for site in busy:
-                tz = ZoneInfo(site.timezone)
-                await self.open_days.rows(self.store, site, tz, now.astimezone(tz).date())
+            await _today(self.store, self.open_days, busy, now)
             return
         loop = asyncio.get_running_loop()
         limits = self._limits(300.0)
         shards: dict[int, list[Site]] = {}
         for site in busy:  # each site's rows are kept by the worker that answers for it
-            shards.setdefault(site.id % openday.WORKERS, []).append(site)
+            shards.setdefault(openday.shard(site.id), []).append(site)
         calls = [
             loop.run_in_executor(openday.pool(sites[0].id), prepare_here, path, sites, now, limits)
             for sites in shards.values()
@@ -125,6 +126,13 @@ class Answers:
         for failed in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(failed, BaseException):
                 log.warning("could not prepare today's figures: %s", failed)
+
+
+async def _today(store: Store, open_days: OpenDays, sites: Sequence[Site], now: datetime) -> None:
+    """Today's rows of the sites, computed into `open_days`, one site after the other."""
+    for site in sites:
+        tz = ZoneInfo(site.timezone)
+        await open_days.rows(store, site, tz, now.astimezone(tz).date())
 
 
 def render(answer: dict[str, Any]) -> bytes:
@@ -188,9 +196,7 @@ def answer_here(path: str, site: Site, query: Query, now: datetime, limits: Limi
 
 async def _prepare(path: str, sites: Sequence[Site], now: datetime, limits: Limits) -> None:
     store, open_days = await _store(path, limits)
-    for site in sites:
-        tz = ZoneInfo(site.timezone)
-        await open_days.rows(store, site, tz, now.astimezone(tz).date())
+    await _today(store, open_days, sites, now)
 
 
 def prepare_here(path: str, sites: Sequence[Site], now: datetime, limits: Limits) -> None:

@@ -92,13 +92,18 @@ def pool(site_id: int = 0) -> concurrent.futures.ProcessPoolExecutor:
     site's open-day rows are computed and kept once, and every question about it sees the same rows (with a
     shared pool, two workers kept rows of different ages, and two panels of one dashboard could disagree).
     Started on first use (spawned: the server's threads are not copied into them)."""
-    shard = site_id % WORKERS
+    number = shard(site_id)
     with _lock:
-        found = _pools.get(shard)
+        found = _pools.get(number)
         if found is None:
-            found = _pools[shard] = processes.pool(1, niceness=NICENESS)
+            found = _pools[number] = processes.pool(1, niceness=NICENESS)
             atexit.register(found.shutdown, wait=False, cancel_futures=True)
         return found
+
+
+def shard(site_id: int) -> int:
+    """Which worker answers for the site."""
+    return site_id % WORKERS
 
 
 def pools() -> list[concurrent.futures.ProcessPoolExecutor]:
