@@ -108,6 +108,7 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
                 holder,
                 config.privacy.raw_retention_hours,
                 config.privacy.aggregate_retention_months,
+                min_visitors=config.privacy.min_visitors,
             )
             for report in reports:
                 if report.days:
@@ -231,7 +232,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     https = config.server.public_url.startswith("https://")
     sessions = Sessions(store, clock, trusted, https)
     pages = Pages(store, sessions, clock, script, config.server.public_url, (config.geoip.regions, config.geoip.cities))
-    stats = StatsApi(store, clock, sessions=sessions, shared_site=pages.shared_site)
+    stats = StatsApi(
+        store, clock, sessions=sessions, shared_site=pages.shared_site, min_visitors=config.privacy.min_visitors
+    )
     settings = SettingsPages(pages)
     # The address the operator is told to open: localhost when the server listens on every address, as in a
     # container whose port is published.

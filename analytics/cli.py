@@ -195,6 +195,7 @@ def _jobs(args: argparse.Namespace, rollup: bool, purge: bool) -> int:
             again=getattr(args, "again", False),
             do_rollup=rollup,
             do_purge=purge,
+            min_visitors=config.privacy.min_visitors,
         )
         lines = [
             f"{r.site}: rolled up {len(r.days)} day(s), {r.days[0]} to {r.days[-1]}: {r.visits} visits, "

@@ -40,8 +40,11 @@ def closed_days(site: Site, first_ts: int, now: datetime) -> list[date]:
         day += timedelta(days=1)
 
 
-async def rollup_site(store: Store, site: Site, now: datetime, again: bool = False) -> RollupReport:
-    """Rolls up every closed day that has raw events and was not rolled up yet (all of them with `again`)."""
+async def rollup_site(
+    store: Store, site: Site, now: datetime, again: bool = False, *, min_visitors: int
+) -> RollupReport:
+    """Rolls up every closed day that has raw events and was not rolled up yet (all of them with `again`), with
+    its rows folded at `min_visitors` (privacy.min_visitors)."""
     first_ts = await store.first_event_ts(site.id)
     if first_ts is None:
         return RollupReport(site.domain, [], 0, 0)
@@ -51,7 +54,7 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
     for day in closed_days(site, first_ts, now):
         if rollup.day_number(day) in done:
             continue
-        visits, rows = await store.roll_up_day(site, day, now_ms)
+        visits, rows = await store.roll_up_day(site, day, now_ms, min_visitors)
         report = RollupReport(site.domain, [*report.days, day], report.visits + visits, report.rows + rows)
     return report
 
@@ -81,6 +84,8 @@ async def run_jobs(
     again: bool = False,
     do_purge: bool = True,
     do_rollup: bool = True,
+    *,
+    min_visitors: int,
 ) -> tuple[list[RollupReport], PurgeReport | None]:
     """Rollup then purge, under the lease; raises Busy when another worker is at it."""
     now_ms = int(now.timestamp() * 1000)
@@ -92,7 +97,7 @@ async def run_jobs(
         if do_rollup:
             for site in await store.list_sites():
                 if sites is None or site.domain == sites:
-                    reports.append(await rollup_site(store, site, now, again))
+                    reports.append(await rollup_site(store, site, now, again, min_visitors=min_visitors))
         cleaned = await purge(store, now, raw_retention_hours, aggregate_months) if do_purge else None
         return reports, cleaned
     finally:

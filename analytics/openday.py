@@ -65,9 +65,17 @@ def compute(
     tz: str,
     only: tuple[str, str] | None,
     page_goals: Sequence[str],
+    min_visitors: int,
 ) -> list[rollup.Row]:
-    """What the worker runs: the day's rows (unfiltered, or under one filter)."""
-    return rollup.rollup_day(events(path, site_id, start, end), date.fromordinal(day), ZoneInfo(tz), only, page_goals)
+    """What the worker runs: the day's rows (unfiltered, or under one filter), folded at k as stored ones are."""
+    return rollup.rollup_day(
+        events(path, site_id, start, end),
+        date.fromordinal(day),
+        ZoneInfo(tz),
+        only,
+        page_goals,
+        min_visitors=min_visitors,
+    )
 
 
 def window(
@@ -80,11 +88,14 @@ def window(
     only: tuple[str, str] | None,
     active: bool,
     page_goals: Sequence[str],
+    min_visitors: int,
 ) -> list[rollup.Row]:
     """What the worker runs for `24h` and `realtime`: the rows of the visits of [start, end) (with `active`, those
     with an event in it), from the events since `read_from` (read each time: the window moves with the clock)."""
     events = read_events(path, site_id, read_from, end)
-    return rollup.rollup_window(events, start, end, ZoneInfo(tz), 0, only, active=active, page_goals=page_goals)
+    return rollup.rollup_window(
+        events, start, end, ZoneInfo(tz), 0, only, active=active, page_goals=page_goals, min_visitors=min_visitors
+    )
 
 
 def pool(site_id: int = 0) -> concurrent.futures.ProcessPoolExecutor:

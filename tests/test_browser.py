@@ -85,6 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, in
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ANALYTICS_")}
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     env["ANALYTICS_INGEST_BATCH_INTERVAL_MS"] = "1"
+    env["ANALYTICS_PRIVACY_MIN_VISITORS"] = "1"  # single test visits are checked one by one (k: test_anonymity.py)
     assert run_cli(workdir, env, "site", "add", "site.test").returncode == 0
     server = start_server(workdir, env)
     site_port = free_port()

@@ -69,9 +69,10 @@ class Store(Protocol):
 
     async def rolled_up_days(self, site_id: int) -> set[int]: ...
 
-    async def roll_up_day(self, site: Site, day: date, now_ms: int) -> tuple[int, int]:
+    async def roll_up_day(self, site: Site, day: date, now_ms: int, min_visitors: int) -> tuple[int, int]:
         """Rolls up one closed local day of a site from its raw events, replacing any earlier rollup of it, in one
-        transaction, outside the calling process's interpreter; returns (visits, aggregate rows written)."""
+        transaction, outside the calling process's interpreter, with its rows folded at `min_visitors` (k:
+        analytics/anonymity.py); returns (visits, aggregate rows written)."""
 
     async def delete_events_before(self, site_id: int, ts_ms: int) -> int: ...
 

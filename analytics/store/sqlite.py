@@ -437,12 +437,12 @@ class SQLiteStore(AccountsMixin):
         except sqlite3.Error as exc:
             raise StoreError(f"writing the rollup of day {day} failed: {exc}") from None
 
-    async def roll_up_day(self, site: Site, day: date, now_ms: int) -> tuple[int, int]:
+    async def roll_up_day(self, site: Site, day: date, now_ms: int, min_visitors: int) -> tuple[int, int]:
         """In the jobs' worker process (analytics/store/sqlite_jobs.py): the day's events are read, its rows computed
-        and written there; this process only waits."""
+        (folded at `min_visitors`) and written there; this process only waits."""
         from analytics.store import sqlite_jobs
 
-        args = (self.files(), site.id, day.toordinal(), site.timezone, site.page_goals, now_ms)
+        args = (self.files(), site.id, day.toordinal(), site.timezone, site.page_goals, now_ms, min_visitors)
         self._jobs_running += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._jobs_pool(), sqlite_jobs.roll_day, *args)
