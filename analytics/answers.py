@@ -112,6 +112,16 @@ class Answers:
         finally:
             self.in_flight -= 1
 
+    async def forget(self, site_id: int) -> None:
+        """Drops what this server and the site's worker keep of its open days (after `forget_value`), so that
+        the next answer reads the raw events again."""
+        self.open_days.drop(site_id)
+        if self.store.reader_path() is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(openday.pool(site_id), drop_here, site_id)
+            except concurrent.futures.BrokenExecutor:
+                openday.reset()  # a new worker keeps nothing
+
     async def _here(self, site: Site, query: Query, now: datetime) -> bytes:
         return render(await Answerer(self.store, site, query, now, self.open_days).answer())
 
@@ -208,6 +218,13 @@ def answer_here(path: str, site: Site, query: Query, now: datetime, limits: Limi
 async def _prepare(path: str, sites: Sequence[Site], now: datetime, limits: Limits) -> None:
     store, open_days = await _store(path, limits)
     await _today(store, open_days, sites, now)
+
+
+def drop_here(site_id: int) -> None:
+    """What a worker runs after a value of the site was forgotten: its open days' rows and events go."""
+    for open_days in _open_days.values():
+        open_days.drop(site_id)
+    openday.drop(site_id)
 
 
 def prepare_here(path: str, sites: Sequence[Site], now: datetime, limits: Limits) -> None:

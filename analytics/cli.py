@@ -161,6 +161,34 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from analytics.query import value_dimension
+
+    config = _config(args)
+    domain, value = args.site.strip().lower(), args.value
+    if not value_dimension(args.dimension):
+        raise AnalyticsError(
+            f"unknown dimension {args.dimension!r}: use a Stats API name such as event:page, visit:source, "
+            "visit:city, event:goal or event:props:<key>"
+        )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AnalyticsError(f"forgetting {args.dimension} = {value!r} cannot be undone; add --yes to confirm")
+        answer = input(f"Forget {args.dimension} = {value!r} from {domain}'s figures and raw events? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing forgotten")
+            return 1
+
+    async def work(store: Store) -> Any:
+        site = next((s for s in await store.list_sites() if s.domain == domain), None)
+        if site is None:
+            raise AnalyticsError(f"no site {domain}; `analytics site list` shows the registered ones")
+        return await store.forget_value(site, args.dimension, value)
+
+    print(asyncio.run(_with_store(config, work)))
+    return 0
+
+
 def cmd_site_snippet(args: argparse.Namespace) -> int:
     config = _config(args)
     sites = asyncio.run(_with_store(config, lambda s: s.list_sites()))
@@ -423,6 +451,25 @@ def parser() -> argparse.ArgumentParser:
         "dimension values nothing refers to. Safe to interrupt and re-run; prints what it removed.",
     )
     purge.set_defaults(run=cmd_purge)
+
+    forget = commands.add_parser(
+        "forget",
+        help="erase one value (an e-mail in a path, a name...) from a site's figures",
+        description="Erase a value from a site: its counts move into the (other) row of every breakdown it was in "
+        "(so totals do not change), figures filtered by it are deleted, raw events that carry it get (other) instead, "
+        "and the value itself once no site uses it. A page path is forgotten as page, entry and exit page. "
+        "Prints what it removed. Today's figures in a running server drop it within 5 minutes.",
+    )
+    forget.add_argument("--site", metavar="DOMAIN", required=True)
+    forget.add_argument(
+        "--dimension",
+        required=True,
+        metavar="NAME",
+        help="as in the Stats API: event:page, visit:source, event:props:plan...",
+    )
+    forget.add_argument("--value", required=True, help="the value exactly as the dashboard lists it")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    forget.set_defaults(run=cmd_forget)
 
     apikey = commands.add_parser(
         "apikey",

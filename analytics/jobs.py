@@ -145,7 +145,7 @@ def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, rete
 
 async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate_months: int) -> PurgeReport:
     """Deletes what is no longer needed; each step is its own transaction, so it is safe to interrupt and re-run."""
-    raw = rows = expired = 0
+    raw = rows = 0
     for site in await store.list_sites():
         first_ts = await store.first_event_ts(site.id)
         if first_ts is not None:
@@ -160,13 +160,12 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
             site.id, rollup.local_hour(start, tz), rollup.day_number(oldest), months
         )
         rows += old
-        expired += old
         # Filtered breakdowns by day: for RECENT_DAYS, and never before their day's raw events are gone (a day
         # re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
         rows += await store.delete_recent_before(site.id, rollup.day_number(today - timedelta(days=keep - 1)))
     salts = await store.delete_salts_before(privacy.expired_before(now))
-    # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
-    unused = await store.delete_unused_values() if expired else 0
+    # Values nothing refers to any more (after old months went, a forgotten value, a removed site): every purge.
+    unused = await store.delete_unused_values()
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
     return PurgeReport(raw, salts, rows, unused, sessions)

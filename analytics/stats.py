@@ -100,6 +100,13 @@ class OpenDays:
         self._pending: dict[tuple[int, int, tuple[str, str] | None], asyncio.Task[list[rollup.Row]]] = {}
         self._windows: dict[tuple[int, tuple[str, str] | None, bool, int], tuple[float, int, list[rollup.Row]]] = {}
 
+    def drop(self, site_id: int) -> None:
+        """Forgets the site's rows (a value was just erased from its raw events)."""
+        for key in [k for k in self._rows if k[0] == site_id]:
+            self._rows.pop(key, None)
+        for window in [k for k in self._windows if k[0] == site_id]:
+            self._windows.pop(window, None)
+
     async def window(
         self,
         key: tuple[int, tuple[str, str] | None, bool, int],

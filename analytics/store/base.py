@@ -21,6 +21,26 @@ from analytics.sites import Goal, Site, SiteSettings
 
 
 @dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What `forget_value` did."""
+
+    dimension: str
+    value: str
+    aggregate_rows: int
+    """Rows of the value merged into (other), and rows filtered by it deleted."""
+    raw_events: int
+    """Raw events that carried it, now with `(other)` in its place."""
+    values: int
+    """Stored values deleted (the value under each of its dimensions, when no other site uses it)."""
+
+    def __str__(self) -> str:
+        return (
+            f"forgot {self.dimension} = {self.value!r}: {self.aggregate_rows} aggregate rows merged into "
+            f"(other) or deleted, {self.raw_events} raw events rewritten, {self.values} stored values deleted"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
     version: int
     name: str
@@ -73,6 +93,10 @@ class Store(Protocol):
         """Rolls up one closed local day of a site from its raw events, replacing any earlier rollup of it, in one
         transaction, outside the calling process's interpreter, with its rows folded at `min_visitors` (k:
         analytics/anonymity.py); returns (visits, aggregate rows written)."""
+
+    async def forget_value(self, site: Site, dimension: str, value: str) -> Forgotten:
+        """Forgets a value (an API dimension name and its value) from the site's aggregates, whose counts move to
+        `(other)`, and from its raw events (which get `(other)` instead); in one transaction."""
 
     async def delete_events_before(self, site_id: int, ts_ms: int) -> int: ...
 

@@ -39,8 +39,8 @@ from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlo
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
-from analytics.store import sqlite_backup, sqlite_rollup
-from analytics.store.base import Migration, load_migrations
+from analytics.store import sqlite_backup, sqlite_forget, sqlite_rollup
+from analytics.store.base import Forgotten, Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
 
@@ -68,6 +68,19 @@ def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Eve
     db = sqlite3.connect(path, timeout=5.0)
     try:
         return [Event(*r) for r in db.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms))]
+    finally:
+        db.close()
+
+
+def count_events(path: str, site_id: int, start_ms: int, end_ms: int) -> int:
+    """How many raw events of the site are in [start, end) (from the index alone): what a worker compares with
+    the events it keeps, to notice deletions (`analytics forget`, a purge)."""
+    db = sqlite3.connect(path, timeout=5.0)
+    try:
+        found = db.execute(
+            "SELECT COUNT(*) FROM events WHERE site_id = ? AND ts >= ? AND ts < ?", (site_id, start_ms, end_ms)
+        ).fetchone()
+        return int(found[0])
     finally:
         db.close()
 
@@ -143,6 +156,19 @@ class Files:
     events: str
     aggregates: str
     busy_timeout_ms: int
+
+
+UNUSED_VALUES: tuple[str, tuple[object, ...]] = (
+    "DELETE FROM dim_values WHERE (dim <> ? AND id NOT IN "
+    "(SELECT val FROM agg UNION SELECT fval FROM agg UNION SELECT val FROM agg_days "
+    "UNION SELECT fval FROM agg_days UNION SELECT val FROM agg_months UNION SELECT fval FROM agg_months)) "
+    "OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
+    "UNION SELECT fdim - ? FROM agg WHERE fdim >= ? UNION SELECT dim - ? FROM agg_days WHERE dim >= ? "
+    "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ? UNION SELECT dim - ? FROM agg_months WHERE dim >= ? "
+    "UNION SELECT fdim - ? FROM agg_months WHERE fdim >= ?))",
+    (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 12),
+)
+"""Values no aggregate row refers to (property keys: by their dimension id)."""
 
 
 class SQLiteStore(AccountsMixin):
@@ -350,6 +376,9 @@ class SQLiteStore(AccountsMixin):
                                 (json.dumps(kept), id_),
                             )
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
+                await self.admin.execute(
+                    *UNUSED_VALUES
+                )  # its pages, cities, properties... unless another site has them
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
         return site, removed
@@ -530,17 +559,18 @@ class SQLiteStore(AccountsMixin):
         return removed
 
     async def delete_unused_values(self) -> int:
-        return await self._change(
-            "DELETE FROM dim_values WHERE (dim <> ? AND id NOT IN "
-            "(SELECT val FROM agg UNION SELECT fval FROM agg UNION SELECT val FROM agg_days "
-            "UNION SELECT fval FROM agg_days UNION SELECT val FROM agg_months UNION SELECT fval FROM agg_months)) "
-            "OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg WHERE fdim >= ? UNION SELECT dim - ? FROM agg_days WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ? UNION SELECT dim - ? FROM agg_months WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg_months WHERE fdim >= ?))",
-            (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 12),
-            "unused dimension values",
-        )
+        return await self._change(*UNUSED_VALUES, "unused dimension values")
+
+    async def forget_value(self, site: Site, dimension: str, value: str) -> Forgotten:
+        """Forgets a value from the site's figures and raw events (analytics/store/sqlite_forget.py), in one
+        transaction; the value itself goes once nothing refers to it."""
+        try:
+            async with _transaction(self.admin):
+                rows, raw, _ = await sqlite_forget.forget(self.admin, site.id, dimension, value)
+                values = (await self.admin.execute(*UNUSED_VALUES)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot forget {dimension} = {value!r}: {exc}") from None
+        return Forgotten(dimension, value, rows, raw, values)
 
     async def add_api_key(
         self, name: str, key_hash: bytes, prefix: str, site_ids: Sequence[int], now_ms: int
