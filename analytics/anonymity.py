@@ -23,8 +23,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
 OTHER = "(other)"
-"""The value under which the rows of fewer than k visitors are merged; never a real value (scrubbing keeps
-parentheses out of values that could collide: see analytics/beacon.py)."""
+"""The value under which the rows of fewer than k visitors are merged. A value sent as "(other)" (an event name,
+a property) is counted there too, and so is a value erased by `analytics forget`."""
 
 Counts = tuple[int, ...]
 """visitors, visits, pageviews, events, bounces, duration."""

@@ -147,15 +147,22 @@ def cmd_site_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed(args: argparse.Namespace, question: str, refusal: str) -> bool:
+    """--yes, or a yes typed at the terminal; without a terminal, an error naming --yes."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise AnalyticsError(f"{refusal}; add --yes to confirm")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def cmd_site_remove(args: argparse.Namespace) -> int:
     config = _config(args)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise AnalyticsError(f"removing {args.domain} deletes all its data; add --yes to confirm")
-        answer = input(f"Remove {args.domain} and delete all its data? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing removed")
-            return 1
+    if not _confirmed(
+        args, f"Remove {args.domain} and delete all its data?", f"removing {args.domain} deletes all its data"
+    ):
+        print("nothing removed")
+        return 1
     site, events = asyncio.run(_with_store(config, lambda s: s.remove_site(args.domain.strip().lower())))
     print(f"removed {site.domain} and {events} stored events")
     return 0
@@ -171,13 +178,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
             f"unknown dimension {args.dimension!r}: use a Stats API name such as event:page, visit:source, "
             "visit:city, event:goal or event:props:<key>"
         )
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise AnalyticsError(f"forgetting {args.dimension} = {value!r} cannot be undone; add --yes to confirm")
-        answer = input(f"Forget {args.dimension} = {value!r} from {domain}'s figures and raw events? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing forgotten")
-            return 1
+    what = f"{args.dimension} = {value!r}"
+    if not _confirmed(
+        args, f"Forget {what} from {domain}'s figures and raw events?", f"forgetting {what} cannot be undone"
+    ):
+        print("nothing forgotten")
+        return 1
 
     async def work(store: Store) -> Any:
         site = next((s for s in await store.list_sites() if s.domain == domain), None)

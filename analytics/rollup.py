@@ -227,8 +227,8 @@ def _counts(c: list[Any]) -> Counts:
     return (c[1], c[2], c[3], c[4], c[5], c[6])
 
 
-def anonymous(acc: Acc, k: int, totals_exempt: bool = True) -> dict[tuple[str, str, str, str], Counts]:
-    """The rows of one bucket as they may be kept: the unfiltered totals as they are (with `totals_exempt`), and
+def anonymous(acc: Acc, k: int) -> dict[tuple[str, str, str, str], Counts]:
+    """The rows of one bucket as they may be kept: the unfiltered totals (the site's) as they are, and
     everything else folded at k (analytics/anonymity.py): a filter whose value counts fewer than k visitors
     has no row at all, and in each breakdown the rows under k are merged into `(other)`."""
     if k <= 1:
@@ -241,8 +241,7 @@ def anonymous(acc: Acc, k: int, totals_exempt: bool = True) -> dict[tuple[str, s
         if (key[0], key[1]) in rare_filters:
             continue
         if not key[2]:  # totals: the site's (exempt), or a filter's (at least k, checked above)
-            if key[0] or totals_exempt or c[1] >= k:
-                rows[key] = _counts(c)
+            rows[key] = _counts(c)
             continue
         groups.setdefault(key[:3], {})[key] = _counts(c)
         if c[1] < k:
