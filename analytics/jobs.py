@@ -119,11 +119,13 @@ class PurgeReport:
     aggregate_rows: int
     unused_values: int
     sessions: int = 0
+    drop_counters: int = 0
 
     def __str__(self) -> str:
         return (
             f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows, "
-            f"{self.unused_values} unused dimension values and {self.sessions} expired dashboard sessions"
+            f"{self.drop_counters} daily drop counters, {self.unused_values} unused dimension values and "
+            f"{self.sessions} expired dashboard sessions"
         )
 
 
@@ -140,7 +142,7 @@ def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, rete
 
 async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate_months: int) -> PurgeReport:
     """Deletes what is no longer needed; each step is its own transaction, so it is safe to interrupt and re-run."""
-    raw = rows = expired = 0
+    raw = rows = expired = counters = 0
     for site in await store.list_sites():
         first_ts = await store.first_event_ts(site.id)
         if first_ts is not None:
@@ -156,6 +158,7 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
         )
         rows += old
         expired += old
+        counters += await store.delete_drops_before(site.id, rollup.day_number(oldest))  # the same retention
         # Filtered breakdowns by day: for RECENT_DAYS, and never before their day's raw events are gone (a day
         # re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
@@ -164,4 +167,4 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
     # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
     unused = await store.delete_unused_values() if expired else 0
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
-    return PurgeReport(raw, salts, rows, unused, sessions)
+    return PurgeReport(raw, salts, rows, unused, sessions, counters)
