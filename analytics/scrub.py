@@ -59,6 +59,7 @@ _GROUPS = re.compile(r"\d+")
 _SEPARATORS = re.compile(r"[ .-]")
 _ALL_HEX = re.compile(rf"{_HEX}+")
 _SPLIT = re.compile(r"([-_])")
+_QUERY = re.compile(r"[?#]")
 _PREFIX = re.compile(r"(?:[a-z]{1,8}_)+")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _GLUED_DIGITS = re.compile(r"(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])")
@@ -85,13 +86,14 @@ def strip_url(text: str) -> str:
         url = urlsplit(text.strip())
         host, port = url.hostname, url.port
     except ValueError:
-        return scrub(text)
-    if not host:
-        return scrub(text)
-    netloc = f"[{host}]" if ":" in host else host
+        host = None
+    if not host:  # not a URL after all (a bad port, no host): its query and fragment go all the same
+        return scrub(_QUERY.split(text, 1)[0])
+    name = scrub(host)
+    netloc = f"[{name}]" if ":" in name else name  # an IPv6 address scrubbing kept (none does)
     if port is not None:
         netloc += f":{port}"
-    return f"{url.scheme.lower()}://{scrub(netloc)}{scrub(url.path or '/')}"
+    return f"{url.scheme.lower()}://{netloc}{scrub(url.path or '/')}"
 
 
 def _replace(match: re.Match[str]) -> str:
