@@ -66,7 +66,7 @@ _ANY_DIGIT = re.compile(r"\d")
 _LONG_NUMBER = re.compile(rf"\d(?:(?<=%[0-9A-Fa-f]{{2}}\d)|(?<![\d%]\d))\d{{{MIN_DIGITS - 1},}}(?!\d)")
 # A quick look before the full pattern: text without any of these characters cannot match it (most event
 # names, many paths).
-_SUSPECT = re.compile(r"[0-9A-Z@;]")
+_SUSPECT = re.compile(r"[\dA-Z@;]")  # any script's digits: \d below matches them too
 _NUMBER = re.compile(rf"(?<!\d)\d{{{MIN_DIGITS},}}(?!\d)")
 _GROUPS = re.compile(r"\d+")
 _SEPARATORS = re.compile(r"[ .-]")
@@ -115,10 +115,11 @@ def scrub(text: str) -> str:
 def strip_url(text: str) -> str:
     """An absolute http(s) URL reduced to scheme, host (and port) and scrubbed path: its user name and password,
     query and fragment are dropped (they are where tokens and e-mail addresses travel). Other text is scrubbed."""
+    text = text.strip()
     if not text[:8].lower().startswith(("http://", "https://")):
         return scrub(text)
     try:
-        url = urlsplit(text.strip())
+        url = urlsplit(text)
         host, port = url.hostname, url.port
     except ValueError:
         host = None

@@ -51,6 +51,9 @@ REPLACED = [
     ("customer-9876543", "customer-(number)"),
     ("id1234567", "id(number)"),
     ("1710423000", "(number)"),
+    ("/archive/20240512/", "/archive/(number)/"),  # a compact date cannot be told from an id
+    ("\u0660\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "(number)"),  # Arabic-Indic digits
+    ("\uff10\uff16 \uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18", "(phone)"),  # full-width digits
     ("4111 1111 1111 1111", "(number)"),
     ("/a%201234567", "/a%20(number)"),
     # UUIDs, IP addresses
@@ -148,6 +151,7 @@ def test_keeps_what_only_looks_like_it(text: str) -> None:
         ("https://example.com", "https://example.com/"),
         ("HTTPS://example.com/users/jane@example.com", "https://example.com/users/(email)"),
         ("not a url, jane@example.com", "not a url, (email)"),
+        ("  https://example.com/a?token=abc  ", "https://example.com/a"),
         ("https://", "https://"),
         (
             "https://example.com:99999/x?a=1",
