@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from analytics import apikeys
+from analytics.jobs import rollup_site
 from analytics.scrub import looks_random, scrub, strip_url
+from analytics.sites import check_goal
 from tests.conftest import IPHONE_UA, Harness, pageview
 from tests.test_server import run_cli, server_env_for, start_server
 
@@ -404,6 +407,35 @@ async def test_real_world_leaks_are_not_stored(
     [row] = await harness.rows()
     value = row[column]
     assert (json.loads(value) if column == "props" and value is not None else value) == stored
+
+
+async def test_goals_still_match_scrubbed_names_and_paths(harness: Harness) -> None:
+    site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
+    for kind, value in (("event", "Signup"), ("page", "/thanks/*"), ("page", "/orders/(number)")):
+        await harness.store.add_goal(site.id, check_goal(kind, value), 0)
+    await harness.services.registry.refresh()
+    day = harness.clock.now.date()
+    await harness.send(pageview(name="Signup", props={"plan": "jane@example.com"}))
+    await harness.send(pageview(url="https://example.com/thanks/jane@example.com"))
+    await harness.send(pageview(url="https://example.com/orders/48151623"))
+    harness.clock.advance(days=2)
+    site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
+    assert day in (await rollup_site(harness.store, site, harness.clock.now)).days
+    key = apikeys.new_key()
+    await harness.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+    response = await harness.client.post(
+        "/api/v2/query",
+        json={
+            "site_id": "example.com",
+            "metrics": ["events"],
+            "date_range": [day.isoformat(), day.isoformat()],
+            "dimensions": ["event:goal"],
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
+    goals = {r["dimensions"][0]: r["metrics"][0] for r in response.json()["results"]}
+    assert goals == {"Signup": 1, "Visit /thanks/*": 1, "Visit /orders/(number)": 1}
 
 
 # The end-to-end check: every field of an event carries one of these, through the real server; then no file it
