@@ -71,7 +71,9 @@ class Goal:
         return self.value if self.kind == "event" else f"Visit {self.value}"
 
 
-def check_goal(kind: str, value: str) -> Goal:
+def check_goal(kind: str, value: str, new: bool = True) -> Goal:
+    """A goal as given, checked; a `new` one must also match what is stored (see below), an old one being removed
+    need not (it may predate scrubbing)."""
     value = value.strip()
     if kind not in ("event", "page"):
         raise ValueError('a goal is an "event" (a custom event name) or a "page" (a path pattern)')
@@ -82,7 +84,7 @@ def check_goal(kind: str, value: str) -> Goal:
     if kind == "event" and value == "pageview":
         raise ValueError('"pageview" is not a custom event: use a page goal for pages')
     scrubbed = scrub(value)
-    if scrubbed != value:
+    if new and scrubbed != value:
         # Goals are matched against the stored, scrubbed names and paths: this one could never match.
         what = "event names" if kind == "event" else "paths"
         raise ValueError(

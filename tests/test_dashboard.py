@@ -18,6 +18,7 @@ from analytics.app import flush_drops
 from analytics.cli import main
 from analytics.config import Config
 from analytics.jobs import purge
+from analytics.sites import Goal
 from tests.conftest import Clock, Harness, pageview, start
 
 PASSWORD = "correct horse battery"
@@ -196,6 +197,14 @@ async def test_goals_and_api_keys_from_the_settings(site: Harness) -> None:
     assert again.status_code == 400 and "already exists" in again.text
     page_goal = await site.client.post(f"{base}/goal-add", data={"csrf": token, "kind": "page", "value": "thanks"})
     assert page_goal.status_code == 400 and "starting with /" in page_goal.text
+    personal = await site.client.post(f"{base}/goal-add", data={"csrf": token, "kind": "page", "value": "/u/1234567"})
+    assert personal.status_code == 400 and "stored as &#39;/u/(number)&#39;, so use that" in personal.text
+    example = next(s for s in await site.store.list_sites() if s.domain == "example.com")
+    await site.store.add_goal(example.id, Goal("event", "Order 1234567"), 0)  # made before scrubbing: removable
+    removed = await site.client.post(
+        f"{base}/goal-remove", data={"csrf": token, "kind": "event", "value": "Order 1234567"}
+    )
+    assert removed.status_code == 303
     example = next(s for s in await site.store.list_sites() if s.domain == "example.com")
     assert [g.label for g in await site.store.list_goals(example.id)] == ["Signup"]
     created = await site.client.post(f"{base}/key-create", data={"csrf": token, "name": "Reporting"})

@@ -143,7 +143,7 @@ class SettingsPages:
         await self.store.add_goal(site.id, goal, self.pages._now_ms())
 
     async def _goal_remove(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
-        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
+        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")), new=False)
         if not await self.store.remove_goal(site.id, goal):
             raise ValueError(f"there is no goal {goal.label}")
 
