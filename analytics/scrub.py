@@ -28,47 +28,60 @@ _SESSION_PARAMETER = re.compile(
 """Servlet, PHP, ASP and ColdFusion session ids put in the path when the browser refuses cookies."""
 
 _HEX = "[0-9A-Fa-f]"
-# Where a phone number may start: not inside a word or a number; just after a percent escape (`%20`) is a start too.
-_START_DIGITS = r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![\w+%])(?<!\d[ .-]))"
-# Each rule is one pass over the text, run only when a cheap look says it could match (the one pattern of all
-# rules that came before cost 5-20 us on every value, most of it trying the e-mail rule at each position).
+
+
+def _start(word: str) -> str:
+    """Where a match may start: not inside a run of `word` characters (a character class's contents, ending with
+    any -); right after a percent escape (`%2F`, `%20`) or a lone % it may, but not on an escape's hex digits."""
+    return rf"(?:(?<=%{_HEX}{_HEX})|(?<![%{word}])|(?<=%)(?!{_HEX}{_HEX}))"
+
+
+_AFTER_WORD_OR_DOT = _start(r"\w.+-")
+_AFTER_RUN = _start("A-Za-z0-9_-")
+_AFTER_HEX = _start("0-9A-Fa-f")
+_AFTER_MAC = _start(r"\w:-")
+_AFTER_IP4 = _start(r"\w.")
+_AFTER_IP6 = _start(r"\w:")
+_AFTER_PHONE = _start(r"\d+")  # after letters too: tel:, phone+33..., Call0612...
+_AFTER_DIGIT = _start(r"\d")
+# Each rule is one pass over the text, run only when a cheap look says it could match, and from where it could
+# (the one pattern of all rules that came before cost 5-20 us on every value, most of it in lookbehinds tried at
+# each position).
 _EMAIL = re.compile(
     # Also percent-encoded (jane%40example.com); `icon@2x.png` is an image.
-    r"(?<![\w.+%-])(?:[\w.+-]|%2[BbEe])+(?:@|%40)(?!\d(?:\.\d)?x\.)(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])"
+    rf"{_AFTER_WORD_OR_DOT}(?:[\w.+-]|%2[BbEe])+(?:@|%40)(?!\d(?:\.\d)?x\.)(?:[\w-]+\.)+[^\W\d_]{{2,}}"
 )
 # A JWT: base64url of '{"' (eyJ), then its payload and signature, dot-separated.
-_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?")
-# Patterns start with what they consume (not a lookbehind), so that the engine skips to the places they may match.
-_UUID = re.compile(rf"{_HEX}(?<!{_HEX}{_HEX}){_HEX}{{7}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})")
-_MAC = re.compile(rf"{_HEX}(?<![\w:-]{_HEX}){_HEX}[:-](?:{_HEX}{{2}}[:-]){{4}}{_HEX}{{2}}(?![\w:-])")
-_IP4 = re.compile(
-    r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?!\.?\w)"  # then checked: each part at most 255
-)
+_JWT = re.compile(rf"{_AFTER_RUN}eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}(?:\.[A-Za-z0-9_-]*)?")
+_UUID = re.compile(rf"{_AFTER_HEX}{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})")
+_MAC = re.compile(rf"{_AFTER_MAC}(?:{_HEX}{{2}}[:-]){{5}}{_HEX}{{2}}(?![\w:-])")
+_IP4 = re.compile(rf"{_AFTER_IP4}\d{{1,3}}\.(?:\d{{1,3}}\.){{2}}\d{{1,3}}(?!\.?\w)")  # each part checked
 _IP6 = re.compile(
-    rf"{_HEX}(?<![\w:]{_HEX}){_HEX}{{0,3}}:(?:(?:{_HEX}{{1,4}}:){{6}}{_HEX}{{1,4}}"
-    rf"|(?:{_HEX}{{1,4}}:){{0,5}}:(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}}){{0,5}})?)(?![\w:])"
+    rf"{_AFTER_IP6}(?:(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}"
+    rf"|(?:{_HEX}{{1,4}}:){{1,6}}:(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}}){{0,5}})?)(?![\w:])"
 )
 # Digits in groups (phone numbers, card numbers), or after a +; checked by _phone. Looked for only where a digit
 # has a separator or a + next to it.
 _PHONE = re.compile(
-    rf"{_START_DIGITS}(?:(?:\+|%2[Bb])\d{{7,15}}(?!\d)"
-    r"|(?:\+|%2[Bb])?\(?\d{1,8}\)?(?:(?:[ .-]|%20){1,2}\(?\d{1,8}\)?)+(?!\w))"
+    rf"{_AFTER_PHONE}(?:(?:\+|%2[Bb])\d{{7,15}}(?!\d)"
+    r"|(?:\+|%2[Bb])?\(?\d{1,8}\)?(?:(?:[ .-]|%20){1,2}\(?\d{1,8}\)?)+(?!\d))"
 )
 _PHONE_HINT = re.compile(r"\d\)?(?:[ .-]|%20){1,2}\(?\d|[+(]\d|%2[Bb]\d")
 _PHONE_LEAD = 13
 """A phone number starts at most this many characters before its first hint (%2B, a parenthesis, 8 digits)."""
 # A run of letters, digits, - and _ long enough to be a token; checked by _run.
-_W = "[A-Za-z0-9_-]"
-_RUN = re.compile(rf"{_W}(?:(?<=%[0-9A-Fa-f]{{2}}{_W})|(?<![A-Za-z0-9_%-]{_W})){_W}{{{MIN_TOKEN - 1},}}")
+_RUN = re.compile(rf"{_AFTER_RUN}[A-Za-z0-9_-]{{{MIN_TOKEN},}}")
 _LONG = re.compile(rf"[A-Za-z0-9_-]{{{MIN_TOKEN}}}")
+"""Where the first run long enough for _RUN starts (a fast scan: it starts with what it consumes)."""
 _ANY_DIGIT = re.compile(r"\d")
-# A start just after a percent escape (`%20`) counts, as in _START_DIGITS.
-_LONG_NUMBER = re.compile(rf"\d(?:(?<=%[0-9A-Fa-f]{{2}}\d)|(?<![\d%]\d))\d{{{MIN_DIGITS - 1},}}(?!\d)")
+_LONG_NUMBER = re.compile(rf"{_AFTER_DIGIT}\d{{{MIN_DIGITS},}}(?!\d)")
+_DIGITS = re.compile(rf"\d{{{MIN_DIGITS}}}")
 # A quick look before the full pattern: text without any of these characters cannot match it (most event
 # names, many paths).
 _SUSPECT = re.compile(r"[\dA-Z@;]")  # any script's digits: \d below matches them too
 _NUMBER = re.compile(rf"(?<!\d)\d{{{MIN_DIGITS},}}(?!\d)")
 _GROUPS = re.compile(r"\d+")
+_ONE_SEPARATOR = [re.compile(rf"(?<!\d)\d{{1,4}}(?:(?:{sep})\d{{1,4}})+(?!\d)") for sep in (" |%20", r"\.", "-")]
 _SEPARATORS = re.compile(r"[ .-]")
 _ALL_HEX = re.compile(rf"{_HEX}+")
 _SPLIT = re.compile(r"([-_])")
@@ -92,8 +105,7 @@ def scrub(text: str) -> str:
         text = _EMAIL.sub("(email)", text)
     if "eyJ" in text:
         text = _JWT.sub("(token)", text)
-    digits = _ANY_DIGIT.search(text) is not None
-    if digits:
+    if _ANY_DIGIT.search(text) is not None:
         if text.count("-") >= 4:
             text = _UUID.sub("(uuid)", text)
         if text.count(":") >= 5 or text.count("-") >= 5:
@@ -105,10 +117,12 @@ def scrub(text: str) -> str:
         hint = _PHONE_HINT.search(text)
         if hint is not None:
             text = _sub(_PHONE, _phone, text, max(0, hint.start() - _PHONE_LEAD))
-    if _LONG.search(text):
-        text = _RUN.sub(_run, text)
-    if digits:
-        text = _LONG_NUMBER.sub("(number)", text)
+    long = _LONG.search(text)
+    if long is not None:
+        text = _sub(_RUN, _run, text, long.start())
+    number = _DIGITS.search(text)
+    if number is not None:
+        text = _sub(_LONG_NUMBER, _number, text, number.start())
     return text
 
 
@@ -142,6 +156,10 @@ def _sub(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text
     return "".join((*out, text[last:])) if out else text
 
 
+def _number(match: re.Match[str]) -> str:
+    return "(number)"
+
+
 def _ip4(match: re.Match[str]) -> str:
     text = match.group()
     if any(int(part) > 255 or (part != "0" and part.startswith("0")) for part in text.split(".")):
@@ -170,7 +188,13 @@ def _phone(match: re.Match[str]) -> str:
             return "(phone)" if digits <= 15 else "(number)"
         if digits >= 14 and all(len(g) <= 6 for g in groups):
             return "(number)"
+    for pattern in _ONE_SEPARATOR:  # a phone number in a longer run of digits (06 12 34 56 78-2024)
+        text = pattern.sub(_grouped, text)
     return _NUMBER.sub("(number)", text)
+
+
+def _grouped(match: re.Match[str]) -> str:
+    return "(phone)" if 9 <= sum(c.isdigit() for c in match.group()) <= 15 else match.group()
 
 
 def _run(match: re.Match[str]) -> str:
@@ -183,6 +207,9 @@ def _run(match: re.Match[str]) -> str:
         parts = _SPLIT.split(text)
         replaced = [("(token)" if len(p) >= MIN_TOKEN and looks_random(p) else p) for p in parts]
         if "(token)" in replaced:
+            rest = "".join(p for p, r in zip(parts, replaced, strict=True) if p == r)
+            if looks_random(rest):  # what is left is random too (the rest of a UUID-like id): all of it goes
+                return "(token)"
             return _NUMBER.sub("(number)", "".join(replaced))
     if looks_random(text):
         # A base64url token, whose - and _ cut it into short pieces, or a prefixed id (cus_NffrFeUfNV2Hib,
