@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -23,13 +23,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from analytics import drops as drop_counts
 from analytics import jobs, metrics, openapi, openday, privacy
 from analytics import tracker as tracker_module
-from analytics.buffer import BatchWriter
+from analytics.buffer import BatchWriter, Insert
 from analytics.config import Config, local_url
 from analytics.devices import DeviceDetector
 from analytics.endpoint import INGEST_PATH, PIXEL_PATH, IngestEndpoint
-from analytics.errors import StoreError
+from analytics.errors import AnalyticsError, StoreError
+from analytics.events import Event
 from analytics.geo import GeoLocator
 from analytics.ingest import Pipeline, Signals
 from analytics.privacy import Anonymizer, Network, SaltBook
@@ -63,6 +65,7 @@ class Services:
     writer: BatchWriter
     pipeline: Pipeline
     geo: GeoLocator | None
+    drops: drop_counts.DropCounts
 
 
 def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocator | None]:
@@ -79,6 +82,8 @@ def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocato
 async def upkeep(services: Services, now: datetime) -> None:
     """Re-reads the sites, and destroys the salts that no open visit can need any more (memory and store)."""
     await services.registry.refresh()
+    if services.drops.pending:  # a quiet server: the counts would otherwise wait for the next event
+        await flush_drops(services)
     cutoff = privacy.expired_before(now)
     services.salts.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
@@ -120,19 +125,41 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
             log.warning("scheduled rollup/purge failed, will retry: %s", exc)
 
 
+async def flush_drops(services: Services) -> None:
+    """Writes the drop counts now, through the batch writer (an empty batch if no event is waiting)."""
+    services.drops.request_flush()
+    with contextlib.suppress(AnalyticsError):  # the store is failing: the counts go with a later batch
+        await services.writer.submit([])
+
+
+def batch_insert(store: Store, drops: drop_counts.DropCounts, clock: Clock) -> Insert:
+    """What the batch writer commits: the events, and the drop counts when they are due, in one transaction."""
+
+    async def insert(events: Sequence[Event]) -> None:
+        taken = drops.take() if drops.due() else {}
+        try:
+            await store.insert_events(events, drop_counts.rows(taken, clock()) if taken else ())
+        except BaseException:
+            drops.give_back(taken)
+            raise
+
+    return insert
+
+
 def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None = None) -> Starlette:
     store = store if store is not None else open_store(config.database)
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
     pipeline, geo = build_pipeline(config, salts)
     registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds)
+    drops = drop_counts.DropCounts()
     writer = BatchWriter(
-        store.insert_events,
+        batch_insert(store, drops, clock),
         config.ingest.batch_max_events,
         config.ingest.batch_interval_ms / 1000,
         config.ingest.queue_max_events,
         config.ingest.shed_after_ms / 1000,
     )
-    services = Services(config, store, registry, salts, writer, pipeline, geo)
+    services = Services(config, store, registry, salts, writer, pipeline, geo, drops)
     trusted = tuple(Network.parse(n) for n in config.server.trusted_proxies)
 
     @contextlib.asynccontextmanager
@@ -176,6 +203,11 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 for task in tasks:
                     task.cancel()
                 await writer.close()
+                if drops.pending:  # counted after the last batch
+                    try:
+                        await store.insert_events([], drop_counts.rows(drops.take(), clock()))
+                    except StoreError as exc:
+                        log.warning("the drop counters of the last second were not stored: %s", exc)
                 log.info("shut down: %d events committed, %d failed", writer.committed, writer.failed)
         finally:
             await store.close()

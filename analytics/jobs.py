@@ -124,11 +124,13 @@ class PurgeReport:
     aggregate_rows: int
     unused_values: int
     sessions: int = 0
+    drop_counters: int = 0
 
     def __str__(self) -> str:
         return (
             f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows, "
-            f"{self.unused_values} unused dimension values and {self.sessions} expired dashboard sessions"
+            f"{self.drop_counters} daily drop counters, {self.unused_values} unused dimension values and "
+            f"{self.sessions} expired dashboard sessions"
         )
 
 
@@ -145,7 +147,7 @@ def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, rete
 
 async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate_months: int) -> PurgeReport:
     """Deletes what is no longer needed; each step is its own transaction, so it is safe to interrupt and re-run."""
-    raw = rows = 0
+    raw = rows = counters = 0
     for site in await store.list_sites():
         first_ts = await store.first_event_ts(site.id)
         if first_ts is not None:
@@ -160,6 +162,7 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
             site.id, rollup.local_hour(start, tz), rollup.day_number(oldest), months
         )
         rows += old
+        counters += await store.delete_drops_before(site.id, rollup.day_number(oldest))  # the same retention
         # Filtered breakdowns by day: for RECENT_DAYS, and never before their day's raw events are gone (a day
         # re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
@@ -168,4 +171,4 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
     # Values nothing refers to any more (after old months went, a forgotten value, a removed site): every purge.
     unused = await store.delete_unused_values()
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
-    return PurgeReport(raw, salts, rows, unused, sessions)
+    return PurgeReport(raw, salts, rows, unused, sessions, counters)

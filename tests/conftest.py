@@ -112,8 +112,12 @@ async def start(config: Config, clock: Clock) -> AsyncIterator[Harness]:
             yield Harness(app, client, clock)
 
 
+PROPS = ("plan", "seats")
+"""The custom properties the default site stores (a site stores those it allows, none by default)."""
+
+
 @pytest.fixture
 async def harness(config: Config, clock: Clock) -> AsyncIterator[Harness]:
     async with start(config, clock) as h:
-        await h.add_site()
+        await h.add_site(allowed_props=PROPS)
         yield h

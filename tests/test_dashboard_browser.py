@@ -88,7 +88,8 @@ def real_country(code: str) -> str:
 
 def populate(workdir: Path, env: dict[str, str], days: int = 14, visits_per_day: int = 120) -> None:
     """A site with `days` days of generated traffic up to now, rolled up, and an owner account."""
-    assert run_cli(workdir, env, "site", "add", SITE, "--timezone", "Europe/Paris").returncode == 0
+    added = run_cli(workdir, env, "site", "add", SITE, "--timezone", "Europe/Paris", "--allow-prop", PAYLOADS["key"])
+    assert added.returncode == 0, added.stderr
 
     async def write() -> None:
         store = SQLiteStore(workdir / "data" / "analytics.db")

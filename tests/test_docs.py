@@ -40,6 +40,7 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "site list",
         "site remove",
         "site snippet",
+        "site props",
         "rollup",
         "purge",
         "apikey create",

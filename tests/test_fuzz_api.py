@@ -65,7 +65,7 @@ async def api(config: Config) -> AsyncIterator[Api]:
     """A site with two days of traffic (one rolled up, one open), an API key and a shared link for it."""
     clock = Clock(datetime(2026, 3, 13, 10, tzinfo=UTC))
     async with start(config, clock) as h:
-        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.add_site("example.com", timezone="Europe/Paris", allowed_props=("plan",))
         await h.send(pageview(referrer="https://www.google.com/", props={"plan": "pro"}))
         await h.send(pageview(name="Signup", url="https://example.com/thanks?utm_source=mail"))
         clock.now = datetime(2026, 3, 14, 15, tzinfo=UTC)

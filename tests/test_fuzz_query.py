@@ -78,7 +78,7 @@ async def api(config: Config) -> AsyncIterator[tuple[Harness, str, str]]:
     """A site with a rolled-up day and an open one, its API key and a shared link."""
     clock = Clock(datetime(2026, 3, 13, 10, tzinfo=UTC))
     async with start(config, clock) as h:
-        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.add_site("example.com", timezone="Europe/Paris", allowed_props=("plan",))
         await h.send(pageview(referrer="https://www.google.com/"))
         await h.send(pageview(name="Signup", props={"plan": "pro"}), headers={"User-Agent": IPHONE_UA})
         clock.now = datetime(2026, 3, 14, 15, tzinfo=UTC)

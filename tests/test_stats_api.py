@@ -27,7 +27,7 @@ async def stats(config: Config) -> AsyncIterator[tuple[Harness, str]]:
     """Three days of traffic in Paris: March 10 and 11 rolled up, March 12 (today) still open."""
     clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
     async with start(config, clock) as h:
-        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.add_site("example.com", timezone="Europe/Paris", allowed_props=("plan",))
         await h.send(pageview(referrer="https://www.google.com/"))
         await h.send(pageview(url="https://example.com/pricing", referrer="https://www.google.com/"))
         await h.send(pageview(), headers={"User-Agent": IPHONE_UA, "X-Forwarded-For": "90.84.0.9"})

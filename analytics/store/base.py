@@ -15,6 +15,7 @@ from typing import Protocol
 
 from analytics.accounts import SharedLink, User
 from analytics.apikeys import ApiKey
+from analytics.drops import DropRow
 from analytics.events import Event
 from analytics.rollup import Row
 from analytics.sites import Goal, Site, SiteSettings
@@ -77,8 +78,14 @@ class Store(Protocol):
 
     async def delete_salts_before(self, day: date) -> int: ...
 
-    async def insert_events(self, events: Sequence[Event]) -> None:
-        """Commits all the events in one transaction, or none of them (raising StoreError)."""
+    async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
+        """Commits all the events, and adds the drop counts, in one transaction, or none of them (raising
+        StoreError)."""
+
+    async def drop_counts(self, site_id: int, first_day: int, last_day: int) -> list[DropRow]:
+        """A site's drop counters of the local days (day numbers) in [first, last], by day then reason."""
+
+    async def delete_drops_before(self, site_id: int, day: int) -> int: ...
 
     async def count_events(self, site_id: int | None = None) -> int: ...
 
@@ -191,7 +198,11 @@ class Store(Protocol):
     async def delete_expired_sessions(self, now_ms: int) -> int: ...
 
     async def update_site(self, site_id: int, settings: SiteSettings) -> None:
-        """Changes the time zone, allowed hostnames and exclusions (not the domain); raises NotFound."""
+        """Changes the time zone, allowed hostnames and exclusions (not the domain, nor the property keys);
+        raises NotFound."""
+
+    async def set_allowed_props(self, site_id: int, keys: Sequence[str]) -> None:
+        """Replaces the custom property keys the site stores; raises NotFound."""
 
     async def add_shared_link(
         self,

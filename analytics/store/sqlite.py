@@ -35,6 +35,7 @@ import aiosqlite
 
 from analytics import processes
 from analytics.apikeys import ApiKey
+from analytics.drops import DropRow
 from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlow
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
@@ -118,8 +119,15 @@ def _insert_sql(rows: int) -> str:
     return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)  # noqa: S608
 
 
+SITE_COLUMNS = "id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, allowed_props"
+ADD_DROPS = (
+    "INSERT INTO drops (site_id, day, reason, count) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (site_id, day, reason) DO UPDATE SET count = drops.count + excluded.count"
+)
+
+
 def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
-    id_, domain, tz, hosts, ips, paths = r
+    id_, domain, tz, hosts, ips, paths, props = r
     return Site(
         int(id_),
         str(domain),
@@ -127,6 +135,7 @@ def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
         tuple(json.loads(str(hosts))),
         tuple(json.loads(str(ips))),
         tuple(json.loads(str(paths))),
+        allowed_props=tuple(json.loads(str(props))),
     )
 
 
@@ -313,14 +322,15 @@ class SQLiteStore(AccountsMixin):
     async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
         try:
             cur = await self.admin.execute(
-                "INSERT INTO sites (domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sites (domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, allowed_props, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     settings.domain,
                     settings.timezone,
                     json.dumps(list(settings.allowed_hostnames)),
                     json.dumps(list(settings.excluded_ips)),
                     json.dumps(list(settings.excluded_paths)),
+                    json.dumps(list(settings.allowed_props)),
                     now_ms,
                 ),
             )
@@ -336,14 +346,12 @@ class SQLiteStore(AccountsMixin):
             settings.allowed_hostnames,
             settings.excluded_ips,
             settings.excluded_paths,
+            allowed_props=settings.allowed_props,
         )
 
     async def list_sites(self) -> list[Site]:
         try:
-            async with self.admin.execute(
-                "SELECT id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths "
-                "FROM sites ORDER BY domain"
-            ) as cur:
+            async with self.admin.execute(f"SELECT {SITE_COLUMNS} FROM sites ORDER BY domain") as cur:  # noqa: S608
                 sites = [_site(tuple(r)) for r in await cur.fetchall()]
             async with self.admin.execute("SELECT site_id, value FROM goals WHERE kind = 'page' ORDER BY id") as cur:
                 goals = await cur.fetchall()
@@ -363,7 +371,7 @@ class SQLiteStore(AccountsMixin):
                 cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
                 removed = cur.rowcount
                 # Its figures, links and goals go with it, and no key or user keeps its id (SQLite may reuse it).
-                for table in ("agg", "agg_days", "agg_months", "rollups", "shared_links", "goals"):
+                for table in ("agg", "agg_days", "agg_months", "rollups", "shared_links", "goals", "drops"):
                     await self.admin.execute(f"DELETE FROM {table} WHERE site_id = ?", (site.id,))  # noqa: S608
                 for table in ("api_keys", "users"):
                     async with self.admin.execute(
@@ -403,22 +411,42 @@ class SQLiteStore(AccountsMixin):
             raise StoreError(f"cannot delete old salts: {exc}") from None
         return cur.rowcount
 
-    async def insert_events(self, events: Sequence[Event]) -> None:
+    async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
         if self._writer is None:
             raise StoreError("the store is not open")
+        writer = self._writer
         try:
-            if len(events) <= ROWS_PER_STATEMENT:
+            if not drops and 0 < len(events) <= ROWS_PER_STATEMENT:
                 # One multi-row INSERT in autocommit mode: atomic, and a single hop to the sqlite thread.
-                await self._writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
+                await writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
                 return
-            async with _transaction(self._writer):
-                await self._writer.executemany(_insert_sql(1), events)
+            async with _transaction(writer):
+                if 0 < len(events) <= ROWS_PER_STATEMENT:
+                    await writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
+                elif events:
+                    await writer.executemany(_insert_sql(1), events)
+                if drops:
+                    await writer.executemany(ADD_DROPS, drops)
         except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, ValueError, OverflowError) as exc:
             # A value SQLite cannot hold (text that is not UTF-8, an integer beyond 64 bits): these rows, not the
             # database, are at fault, so the batch writer retries the other requests' events without them.
             raise InvalidData(f"an event could not be stored as it is: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from None
+
+    async def drop_counts(self, site_id: int, first_day: int, last_day: int) -> list[DropRow]:
+        try:
+            async with self.admin.execute(
+                "SELECT site_id, day, reason, count FROM drops WHERE site_id = ? AND day BETWEEN ? AND ? "
+                "ORDER BY day, reason",
+                (site_id, first_day, last_day),
+            ) as cur:
+                return [(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in await cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the drop counters: {exc}") from None
+
+    async def delete_drops_before(self, site_id: int, day: int) -> int:
+        return await self._change("DELETE FROM drops WHERE site_id = ? AND day < ?", (site_id, day), "drop counters")
 
     async def events_between(self, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
         try:

@@ -8,15 +8,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from analytics import accounts, apikeys
 from analytics.errors import Conflict
+from analytics.ingest import PROPERTY_NOT_ALLOWED
 from analytics.query import value_dimension
-from analytics.sites import Site, SiteSettings, check_goal, check_settings
+from analytics.rollup import day_number
+from analytics.sites import MAX_ALLOWED_PROPS, Site, SiteSettings, check_goal, check_prop_keys, check_settings
 from analytics.web.auth import read_form, same
 from analytics.web.views import Pages, Viewer
 
@@ -35,6 +37,8 @@ FORGETTABLE = {
     "visit:region": "Region",
 }
 """What the settings page offers to forget (the CLI takes every dimension); property values by `event:props:<key>`."""
+DROPS_DAYS = 30
+"""The settings page says how many properties were left out over this many days."""
 
 
 def _lines(form: dict[str, str], name: str) -> tuple[str, ...]:
@@ -81,6 +85,8 @@ class SettingsPages:
         ]
         links = [link for link in await self.store.list_shared_links(site.id) if link.revoked_at is None]
         now_ms = self.pages._now_ms()
+        today = day_number(self.pages.clock().astimezone(ZoneInfo(site.timezone)).date())
+        counts = await self.store.drop_counts(site.id, today - DROPS_DAYS + 1, today)
         return self.pages.render(
             request,
             "settings.html",
@@ -88,6 +94,9 @@ class SettingsPages:
             viewer=viewer,
             site=site,
             goals=await self.store.list_goals(site.id),
+            props_left_out=sum(c for _, _, reason, c in counts if reason == PROPERTY_NOT_ALLOWED),
+            drops_days=DROPS_DAYS,
+            max_props=MAX_ALLOWED_PROPS,
             keys=keys,
             links=links,
             now_ms=now_ms,
@@ -112,6 +121,7 @@ class SettingsPages:
         action = request.path_params["action"]
         handler = {
             "general": self._general,
+            "props": self._props,
             "goal-add": self._goal_add,
             "goal-remove": self._goal_remove,
             "key-create": self._key_create,
@@ -158,12 +168,15 @@ class SettingsPages:
             await self.forgotten(site.id)
         return {"forgotten": str(report)}
 
+    async def _props(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        await self.store.set_allowed_props(site.id, check_prop_keys(_lines(form, "allowed_props")))
+
     async def _goal_add(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
         goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
         await self.store.add_goal(site.id, goal, self.pages._now_ms())
 
     async def _goal_remove(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
-        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
+        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")), new=False)
         if not await self.store.remove_goal(site.id, goal):
             raise ValueError(f"there is no goal {goal.label}")
 
