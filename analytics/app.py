@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from analytics import jobs, metrics, openapi, openday, privacy
+from analytics import jobs, metrics, midnight, openapi, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter
 from analytics.config import Config, local_url
@@ -32,6 +32,7 @@ from analytics.endpoint import INGEST_PATH, PIXEL_PATH, IngestEndpoint
 from analytics.errors import StoreError
 from analytics.geo import GeoLocator
 from analytics.ingest import Pipeline, Signals
+from analytics.midnight import OpenVisits
 from analytics.privacy import Anonymizer, Network, SaltBook
 from analytics.referrers import normalize_spam_domains
 from analytics.sites import SiteRegistry
@@ -50,6 +51,9 @@ log = logging.getLogger("analytics")
 Clock = Callable[[], datetime]
 HEALTH_TIMEOUT_S = 2.0
 """A read of the database takes well under a millisecond; one that takes seconds is a stuck disk or store."""
+UPKEEP_EVERY_S = 60.0
+"""The upkeep runs at least this often (more often with a shorter ingest.site_refresh_seconds): an expired salt
+is deleted at most this long after its privacy.salt_deadline."""
 
 
 @dataclass
@@ -60,16 +64,17 @@ class Services:
     store: Store
     registry: SiteRegistry
     salts: SaltBook
+    open_visits: OpenVisits
     writer: BatchWriter
     pipeline: Pipeline
     geo: GeoLocator | None
 
 
-def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocator | None]:
+def build_pipeline(config: Config, salts: SaltBook, open_visits: OpenVisits) -> tuple[Pipeline, GeoLocator | None]:
     geo = None
     if config.geoip.database:
         geo = GeoLocator(Path(config.geoip.database), config.geoip.regions, config.geoip.cities)
-    anonymizer = Anonymizer(config.privacy.ipv4_prefix, config.privacy.ipv6_prefix, salts)
+    anonymizer = Anonymizer(config.privacy.ipv4_prefix, config.privacy.ipv6_prefix, salts, open_visits.continues)
     signals = Signals.of(
         config.ingest.respect_gpc, config.ingest.respect_dnt, normalize_spam_domains(config.ingest.spam_referrers)
     )
@@ -79,16 +84,23 @@ def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocato
 async def upkeep(services: Services, now: datetime) -> None:
     """Re-reads the sites, and destroys the salts that no open visit can need any more (memory and store)."""
     await services.registry.refresh()
-    cutoff = privacy.expired_before(now)
+    await _expire_salts(services, now)
+    metrics.trim_memory()
+
+
+async def _expire_salts(services: Services, now: datetime) -> date:
+    """Deletes the salts past their privacy.salt_deadline; returns the first day whose salt is kept."""
+    cutoff = await midnight.salts_expire_before(services.store, now)
     services.salts.forget_before(cutoff)
+    services.open_visits.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
         log.info("deleted the salts of days before %s", cutoff)
-    metrics.trim_memory()
+    return cutoff
 
 
 async def _upkeep_loop(services: Services, clock: Clock) -> None:
     while True:
-        await asyncio.sleep(min(services.config.ingest.site_refresh_seconds, 60.0))
+        await asyncio.sleep(min(services.config.ingest.site_refresh_seconds, UPKEEP_EVERY_S))
         try:
             await upkeep(services, clock())
         except Exception as exc:  # noqa: BLE001 -- upkeep must survive a failing database and try again
@@ -123,7 +135,8 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
 def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None = None) -> Starlette:
     store = store if store is not None else open_store(config.database)
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
-    pipeline, geo = build_pipeline(config, salts)
+    open_visits = OpenVisits()
+    pipeline, geo = build_pipeline(config, salts, open_visits)
     registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds)
     writer = BatchWriter(
         store.insert_events,
@@ -131,8 +144,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         config.ingest.batch_interval_ms / 1000,
         config.ingest.queue_max_events,
         config.ingest.shed_after_ms / 1000,
+        committed=open_visits.record,
     )
-    services = Services(config, store, registry, salts, writer, pipeline, geo)
+    services = Services(config, store, registry, salts, open_visits, writer, pipeline, geo)
     trusted = tuple(Network.parse(n) for n in config.server.trusted_proxies)
 
     @contextlib.asynccontextmanager
@@ -146,7 +160,10 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
             now = clock()
             today = now.astimezone(UTC).date()
             await salts.ensure(today)
-            if privacy.expired_before(now) < today:  # just after midnight: visits may still span it
+            # Just after midnight, visits of yesterday may go on: which ones, from the store (they may have begun
+            # before a restart); yesterday's salt is kept for them, or deleted now if none can.
+            await open_visits.load(store, now)
+            if await _expire_salts(services, now) < today:
                 await salts.ensure(today - timedelta(days=1))
             if geo is None:
                 log.warning("no GeoIP database configured (geoip.database): countries will not be recorded")

@@ -148,7 +148,6 @@ class Pipeline:
             site_id=c.rules.site.id,
             ts=int(now.timestamp() * 1000),
             visitor_id=identity.visitor_id,
-            prev_visitor_id=identity.prev_visitor_id,
             name=b.name,
             hostname=page.hostname,
             pathname=page.path,
