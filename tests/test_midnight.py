@@ -65,7 +65,7 @@ async def day_rows(h: Harness, day: date) -> dict[str, Any]:
     """The day's rollup (UTC site): totals, entry and exit pages."""
     start_ms, end_ms = rollup.day_bounds(day, ZoneInfo("UTC"))
     events = await h.store.events_between(1, start_ms - TIMEOUT_MS, end_ms + rollup.LOOKAHEAD_MS)
-    rows = rollup.rollup_day(events, day, ZoneInfo("UTC"), filters=None)
+    rows = rollup.rollup_day(events, day, ZoneInfo("UTC"), filters=None, min_visitors=1)
     daily = [r for r in rows if r.period == rollup.DAY]
     totals = next((r for r in daily if not r.dimension), None)
     return {
