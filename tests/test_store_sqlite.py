@@ -331,3 +331,26 @@ async def _previous_version_events(old: SQLiteStore) -> dict[int, dict[str, obje
     async with old.admin.execute("SELECT rowid, * FROM events") as cur:
         names = [d[0] for d in cur.description]
         return {r[0]: dict(zip(names[1:], r[1:], strict=True)) for r in await cur.fetchall()}
+
+
+async def test_a_sqlite_too_old_to_drop_a_column_stops_the_migration_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics.store import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "load_migrations", lambda: [m for m in load_migrations() if m.version < 8])
+    s = SQLiteStore(tmp_path / "a.db")
+    await s.open()
+    try:
+        await s.migrate()
+        monkeypatch.setattr(sqlite_module, "load_migrations", load_migrations)
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+        with pytest.raises(StoreError, match=r"SQLite 3\.35 or newer"):
+            await s.migrate()
+        assert not await s.schema_is_current()
+        async with s.admin.execute(
+            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'prev_visitor_id'"
+        ) as c:
+            assert (await c.fetchone()) == (1,)  # rolled back: nothing changed
+    finally:
+        await s.close()
