@@ -157,7 +157,10 @@ class BatchWriter:
             self.committed += len(batch)
             self._outage.recovered()
             if self._committed is not None:
-                self._committed(batch)
+                try:
+                    self._committed(batch)
+                except Exception:  # the writer must survive a bug here: the events are stored, answer them
+                    log.exception("after a commit, recording %d events for midnight's visits failed", len(batch))
             for _, future in taken:
                 if not future.done():
                     future.set_result(None)
