@@ -77,13 +77,23 @@ def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocato
 
 
 async def upkeep(services: Services, now: datetime) -> None:
-    """Re-reads the sites, and destroys the salts that no open visit can need any more (memory and store)."""
+    """Re-reads the sites, and destroys the salts that no open visit can need any more."""
     await services.registry.refresh()
+    await destroy_expired_salts(services, now)
+    metrics.trim_memory()
+
+
+async def destroy_expired_salts(services: Services, now: datetime) -> None:
+    """Forgets the salts no open visit can need any more (privacy.expired_before), deletes them from the store and
+    scrubs its files at once (Store.scrub): a salt then lasts on disk until `SALT_GRACE` after its day, plus one
+    upkeep period (a minute at most), plus what a reader holds the scrub up; a scrub that failed is tried again
+    at every upkeep (README, Privacy model)."""
     cutoff = privacy.expired_before(now)
     services.salts.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
         log.info("deleted the salts of days before %s", cutoff)
-    metrics.trim_memory()
+    if services.store.scrub_pending:
+        await services.store.scrub()
 
 
 async def _upkeep_loop(services: Services, clock: Clock) -> None:
@@ -143,6 +153,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 log.info("applied migration %04d %s", migration.version, migration.name)
             await registry.refresh()
             now = clock()
+            # Salts whose grace ended while no server ran go now, and the files are scrubbed (Store.scrub) of
+            # whatever an earlier process deleted.
+            await destroy_expired_salts(services, now)
             today = now.astimezone(UTC).date()
             await salts.ensure(today)
             if privacy.expired_before(now) < today:  # just after midnight: visits may still span it
@@ -342,6 +355,18 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
         ),
         Metric(
             "analytics_batch_commit_seconds", "histogram", "Time to commit one batch.", lambda: writer.batch_seconds
+        ),
+        Metric(
+            "analytics_store_wal_blocked_total",
+            "counter",
+            "Times a reader kept the database's WAL from being emptied after salts or raw events were deleted.",
+            lambda: services.store.wal_blocked,
+        ),
+        Metric(
+            "analytics_store_scrub_pending",
+            "gauge",
+            "1 while deleted salts or raw events may still be in a WAL (the scrub is retried every minute).",
+            lambda: int(services.store.scrub_pending),
         ),
         Metric("analytics_resident_memory_bytes", "gauge", "Resident memory of this process.", metrics.rss_bytes),
     ]

@@ -18,7 +18,7 @@ from typing import Any
 from analytics import __version__
 from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
-from analytics.sites import SiteSettings, check_settings
+from analytics.sites import Site, SiteSettings, check_settings
 from analytics.store import Store, open_store
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -156,7 +156,12 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
-    site, events = asyncio.run(_with_store(config, lambda s: s.remove_site(args.domain.strip().lower())))
+    async def work(store: Store) -> tuple[Site, int]:
+        removed = await store.remove_site(args.domain.strip().lower())
+        await store.scrub()  # its raw events, zeroed in their pages, leave the WAL too (or at the next upkeep)
+        return removed
+
+    site, events = asyncio.run(_with_store(config, work))
     print(f"removed {site.domain} and {events} stored events")
     return 0
 

@@ -119,12 +119,17 @@ class PurgeReport:
     aggregate_rows: int
     unused_values: int
     sessions: int = 0
+    emptied: bool = True
+    """Whether the store's files were scrubbed after the deletes (Store.scrub): False while a reader held a WAL."""
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows, "
             f"{self.unused_values} unused dimension values and {self.sessions} expired dashboard sessions"
         )
+        if not self.emptied:
+            text += "; a reader kept the WAL from being emptied, so the deleted rows may stay in it until the next try"
+        return text
 
 
 def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, retention_hours: int) -> int:
@@ -164,4 +169,6 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
     # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
     unused = await store.delete_unused_values() if expired else 0
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
-    return PurgeReport(raw, salts, rows, unused, sessions)
+    # Deleted rows are zeroed in their pages (secure_delete), but their pages as they were may still be in the WAL.
+    emptied = await store.scrub()
+    return PurgeReport(raw, salts, rows, unused, sessions, emptied)

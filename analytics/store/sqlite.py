@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from analytics.store import sqlite_backup, sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
+from analytics.store.sqlite_connect import connect, empty_wal, quiet_driver_log
 
 log = logging.getLogger("analytics.store")
 
@@ -65,7 +66,7 @@ EVENTS_BETWEEN = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND
 def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
     """`events_between` without the store, for worker processes (analytics/openday.py): a connection of their
     own to the file (WAL lets them read while the server writes)."""
-    db = sqlite3.connect(path, timeout=5.0)
+    db = connect(path, 5000)
     try:
         return [Event(*r) for r in db.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms))]
     finally:
@@ -162,26 +163,28 @@ class SQLiteStore(AccountsMixin):
         self._reader_lock = asyncio.Lock()
         self.read_seconds = READ_SECONDS
         self.progress_steps = PROGRESS_STEPS
+        # Until a first scrub, what an earlier process deleted and had no time to scrub may be in the WALs.
+        self._unscrubbed = True
+        self._scrub_tries = 0
+        self.wal_blocked = 0
+        """Times a reader kept a WAL from being emptied (a /metrics counter)."""
 
     async def _connect(self, attach: bool) -> aiosqlite.Connection:
-        # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
-        # must land together.
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        schemas = ["main"]
-        if attach:
-            await conn.execute("ATTACH DATABASE ? AS aggregates", (str(self.aggregates_path),))
-            schemas.append("aggregates")
-        for schema in schemas:
-            await conn.execute(f"PRAGMA {schema}.journal_mode = WAL")
-            await conn.execute(f"PRAGMA {schema}.synchronous = {self._synchronous}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        return conn
+        # Opened (and set up, sqlite_connect.connect) in the connection's own thread, as aiosqlite.connect does.
+        connector = partial(
+            connect,
+            self.path,
+            self._busy_timeout_ms,
+            self._synchronous,
+            self.aggregates_path if attach else None,
+        )
+        return await aiosqlite.Connection(connector, iter_chunk_size=64)
 
     def files(self) -> Files:
         return Files(str(self.path.resolve()), str(self.aggregates_path.resolve()), self._busy_timeout_ms)
 
     async def open(self) -> None:
+        quiet_driver_log()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for path in (self.path, self.aggregates_path):
@@ -189,6 +192,9 @@ class SQLiteStore(AccountsMixin):
             self._admin = await self._connect(attach=True)
             self._writer = await self._connect(attach=False)
             self._reader = await self._connect(attach=True)
+        except StoreError:
+            await self.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             full = isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
@@ -197,9 +203,13 @@ class SQLiteStore(AccountsMixin):
 
     async def open_for_reading(self) -> None:
         """Opens the connections that read (a worker process's store: it answers questions, never writes)."""
+        quiet_driver_log()
         try:
             self._admin = await self._connect(attach=True)
             self._reader = await self._connect(attach=True)
+        except StoreError:
+            await self.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
@@ -352,6 +362,7 @@ class SQLiteStore(AccountsMixin):
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
+        self._unscrubbed = True
         return site, removed
 
     async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
@@ -372,7 +383,41 @@ class SQLiteStore(AccountsMixin):
             cur = await self.admin.execute("DELETE FROM salts WHERE day < ?", (day.isoformat(),))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot delete old salts: {exc}") from None
+        self._unscrubbed |= cur.rowcount > 0
         return cur.rowcount
+
+    @property
+    def scrub_pending(self) -> bool:
+        return self._unscrubbed
+
+    async def scrub(self) -> bool:
+        """Empties both files' WALs (sqlite_connect.empty_wal): rows deleted since the last time (salts, raw
+        events), zeroed in their pages by secure_delete, then leave no older page image behind on disk. False when
+        a reader held a WAL past the busy timeout; `scrub_pending` then stays true, and the server's upkeep tries
+        again every minute (analytics/app.py)."""
+        self._scrub_tries += 1
+        for path in (self.path, self.aggregates_path):
+            try:
+                done = await asyncio.to_thread(empty_wal, path, self._busy_timeout_ms)
+            except sqlite3.Error as exc:
+                self._unscrubbed = True
+                raise StoreError(f"cannot empty the WAL of {path}: {exc}") from None
+            if not done:
+                self._unscrubbed = True
+                self.wal_blocked += 1
+                log.info(
+                    "the WAL of %s is not emptied yet: a reader held it past the busy timeout (%d ms); "
+                    "rows deleted may stay in it until the next try",
+                    path.name,
+                    self._busy_timeout_ms,
+                )
+                return False
+        if self._scrub_tries > 1:
+            log.info("the WALs are emptied (at try %d)", self._scrub_tries)
+        # Until a first scrub, what an earlier process deleted and had no time to scrub may be in the WALs.
+        self._unscrubbed = True
+        self._scrub_tries = 0
+        return True
 
     async def insert_events(self, events: Sequence[Event]) -> None:
         if self._writer is None:
@@ -496,6 +541,7 @@ class SQLiteStore(AccountsMixin):
                 "raw events",
             )
             removed += done
+            self._unscrubbed |= done > 0
             if done < PURGE_CHUNK:
                 return removed
             await asyncio.sleep(0.005)  # the batch writer's turn
@@ -692,8 +738,9 @@ class SQLiteStore(AccountsMixin):
         return str(self.path.resolve())
 
     async def backup(self, folder: Path) -> list[Path]:
-        files = (self.path, self.aggregates_path)  # the events first: see sqlite_backup
-        return await asyncio.to_thread(sqlite_backup.backup, files, folder, self._busy_timeout_ms)
+        return await asyncio.to_thread(
+            sqlite_backup.backup, self.path, self.aggregates_path, folder, self._busy_timeout_ms
+        )
 
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
         """The custom property keys the site's events have used: in its aggregates and its raw events since the
