@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -401,8 +402,19 @@ class Assets(StaticFiles):
         return response
 
 
+SECRET_SEGMENT = re.compile(r"^/+share/+[^/]+")
+"""A shared link's token is a capability (the database keeps only its hash): the access log writes `/share/…`.
+No other route carries a secret in its path (the setup code, passwords and API keys come in bodies and headers),
+and the query string is never logged."""
+
+
+def loggable_path(path: str) -> str:
+    return SECRET_SEGMENT.sub("/share/…", path, count=1)
+
+
 class AccessLog:
-    """One log line per request: method, path without query, status, milliseconds. No address, no User-Agent."""
+    """One log line per request: method, path without query nor secret segment, status, milliseconds. No address,
+    no User-Agent."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -425,5 +437,9 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             self.log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000
+                "%s %s %d %.1fms",
+                scope["method"],
+                loggable_path(scope["path"]),
+                status,
+                (time.perf_counter() - started) * 1000,
             )

@@ -156,6 +156,7 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
+
     async def work(store: Store) -> tuple[Site, int]:
         removed = await store.remove_site(args.domain.strip().lower())
         await store.scrub()  # its raw events, zeroed in their pages, leave the WAL too (or at the next upkeep)

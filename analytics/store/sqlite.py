@@ -163,8 +163,10 @@ class SQLiteStore(AccountsMixin):
         self._reader_lock = asyncio.Lock()
         self.read_seconds = READ_SECONDS
         self.progress_steps = PROGRESS_STEPS
-        # Until a first scrub, what an earlier process deleted and had no time to scrub may be in the WALs.
-        self._unscrubbed = True
+        # Deletes of salts and raw events, counted, and how many of them the last scrub covered. 1 and 0: what an
+        # earlier process deleted and had no time to scrub may be in the WALs, until a first scrub.
+        self._deletes = 1
+        self._scrubbed = 0
         self._scrub_tries = 0
         self.wal_blocked = 0
         """Times a reader kept a WAL from being emptied (a /metrics counter)."""
@@ -362,7 +364,7 @@ class SQLiteStore(AccountsMixin):
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
-        self._unscrubbed = True
+        self._deletes += 1
         return site, removed
 
     async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
@@ -383,12 +385,12 @@ class SQLiteStore(AccountsMixin):
             cur = await self.admin.execute("DELETE FROM salts WHERE day < ?", (day.isoformat(),))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot delete old salts: {exc}") from None
-        self._unscrubbed |= cur.rowcount > 0
+        self._deletes += cur.rowcount > 0
         return cur.rowcount
 
     @property
     def scrub_pending(self) -> bool:
-        return self._unscrubbed
+        return self._deletes > self._scrubbed
 
     async def scrub(self) -> bool:
         """Empties both files' WALs (sqlite_connect.empty_wal): rows deleted since the last time (salts, raw
@@ -396,14 +398,13 @@ class SQLiteStore(AccountsMixin):
         a reader held a WAL past the busy timeout; `scrub_pending` then stays true, and the server's upkeep tries
         again every minute (analytics/app.py)."""
         self._scrub_tries += 1
+        covered = self._deletes  # a delete made while this runs may land in the WAL after it is emptied
         for path in (self.path, self.aggregates_path):
             try:
                 done = await asyncio.to_thread(empty_wal, path, self._busy_timeout_ms)
             except sqlite3.Error as exc:
-                self._unscrubbed = True
                 raise StoreError(f"cannot empty the WAL of {path}: {exc}") from None
             if not done:
-                self._unscrubbed = True
                 self.wal_blocked += 1
                 log.info(
                     "the WAL of %s is not emptied yet: a reader held it past the busy timeout (%d ms); "
@@ -414,8 +415,7 @@ class SQLiteStore(AccountsMixin):
                 return False
         if self._scrub_tries > 1:
             log.info("the WALs are emptied (at try %d)", self._scrub_tries)
-        # Until a first scrub, what an earlier process deleted and had no time to scrub may be in the WALs.
-        self._unscrubbed = True
+        self._scrubbed = covered
         self._scrub_tries = 0
         return True
 
@@ -541,7 +541,7 @@ class SQLiteStore(AccountsMixin):
                 "raw events",
             )
             removed += done
-            self._unscrubbed |= done > 0
+            self._deletes += done > 0
             if done < PURGE_CHUNK:
                 return removed
             await asyncio.sleep(0.005)  # the batch writer's turn
