@@ -43,7 +43,7 @@ from analytics.store import sqlite_backup, sqlite_rollup
 from analytics.store.base import Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
-from analytics.store.sqlite_connect import connect, empty_wal, quiet_driver_log
+from analytics.store.sqlite_connect import SCRUB_PAUSE_S, SCRUB_TRIES, connect, empty_wal, quiet_driver_log
 
 log = logging.getLogger("analytics.store")
 
@@ -167,7 +167,9 @@ class SQLiteStore(AccountsMixin):
         # earlier process deleted and had no time to scrub may be in the WALs, until a first scrub.
         self._deletes = 1
         self._scrubbed = 0
-        self._scrub_tries = 0
+        self._blocked_since = 0.0
+        self.scrub_tries = SCRUB_TRIES
+        self.scrub_pause_s = SCRUB_PAUSE_S
         self.wal_blocked = 0
         """Times a reader kept a WAL from being emptied (a /metrics counter)."""
 
@@ -394,29 +396,35 @@ class SQLiteStore(AccountsMixin):
 
     async def scrub(self) -> bool:
         """Empties both files' WALs (sqlite_connect.empty_wal): rows deleted since the last time (salts, raw
-        events), zeroed in their pages by secure_delete, then leave no older page image behind on disk. False when
-        a reader held a WAL past the busy timeout; `scrub_pending` then stays true, and the server's upkeep tries
-        again every minute (analytics/app.py)."""
-        self._scrub_tries += 1
+        events), zeroed in their pages by secure_delete, then leave no older page image behind on disk. Tried
+        `scrub_tries` times, `scrub_pause_s` apart, each try holding ingest's commits 0.1 s at most. False when
+        readers were in a WAL at every try; `scrub_pending` then stays true, and the server's upkeep tries again
+        at its next round (analytics/app.py)."""
         covered = self._deletes  # a delete made while this runs may land in the WAL after it is emptied
         for path in (self.path, self.aggregates_path):
-            try:
-                done = await asyncio.to_thread(empty_wal, path, self._busy_timeout_ms)
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot empty the WAL of {path}: {exc}") from None
-            if not done:
+            for attempt in range(self.scrub_tries):
+                if attempt:
+                    await asyncio.sleep(self.scrub_pause_s)
+                try:
+                    if await asyncio.to_thread(empty_wal, path):
+                        break
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot empty the WAL of {path}: {exc}") from None
+            else:
                 self.wal_blocked += 1
+                self._blocked_since = self._blocked_since or time.monotonic()
                 log.info(
-                    "the WAL of %s is not emptied yet: a reader held it past the busy timeout (%d ms); "
-                    "rows deleted may stay in it until the next try",
+                    "the WAL of %s is not emptied yet: readers were in it at each of %d tries over %.0f s; "
+                    "rows deleted may stay in it until the next round",
                     path.name,
-                    self._busy_timeout_ms,
+                    self.scrub_tries,
+                    (self.scrub_tries - 1) * self.scrub_pause_s,
                 )
                 return False
-        if self._scrub_tries > 1:
-            log.info("the WALs are emptied (at try %d)", self._scrub_tries)
+        if self._blocked_since:
+            log.info("the WALs are emptied, %.0f s after the first try", time.monotonic() - self._blocked_since)
         self._scrubbed = covered
-        self._scrub_tries = 0
+        self._blocked_since = 0.0
         return True
 
     async def insert_events(self, events: Sequence[Event]) -> None:
