@@ -397,8 +397,9 @@ def parser() -> argparse.ArgumentParser:
         "backup",
         help="copy the database into a folder, while the server runs",
         description="Write a consistent copy of each database file into FOLDER (created if needed; copies "
-        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. To restore, "
-        "stop the server and put the copies in place of the database files (and remove their -wal and -shm).",
+        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. The copy holds "
+        "no salt, and no raw event of a day whose salt still exists (today's). To restore, stop the server and "
+        "put the copies in place of the database files (and remove their -wal and -shm).",
     )
     backup.add_argument("folder", metavar="FOLDER", help="where to write the copies (not the database's own folder)")
     backup.set_defaults(run=cmd_backup)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 import runpy
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from analytics import privacy
 from analytics.cli import parser
-from analytics.config import options
+from analytics.config import IngestConfig, options
+from analytics.store.sqlite_connect import SCRUB_PAUSE_S, SCRUB_TRIES, SCRUB_WAIT_MS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -67,3 +71,15 @@ def test_config_toml_and_the_readme_table_are_generated_from_the_declarations() 
     generator = runpy.run_path(str(ROOT / "tools" / "gen_config.py"))
     assert generator["config_toml"]() == CONFIG, "run: python tools/gen_config.py"
     assert generator["readme"](README) == README, "run: python tools/gen_config.py"
+
+
+def test_the_readme_states_how_long_a_destroyed_salt_can_survive_on_disk() -> None:
+    """The grace after the day, one upkeep round, then every try at emptying the WAL (rounded up to 5 s)."""
+    grace = privacy.SALT_GRACE
+    upkeep = timedelta(seconds=min(IngestConfig().site_refresh_seconds, 60))
+    tries = timedelta(seconds=SCRUB_TRIES * SCRUB_WAIT_MS / 1000 + (SCRUB_TRIES - 1) * SCRUB_PAUSE_S)
+    seconds = math.ceil((grace + upkeep + tries).total_seconds() / 5) * 5
+    latest = (datetime(2026, 1, 1) + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+    assert f"deleted {grace // timedelta(minutes=1)} minutes after the day ends" in README
+    assert f"until {grace // timedelta(minutes=1)} minutes after its UTC day ends" in README
+    assert f"**{latest} UTC the next day**" in README
