@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from analytics import privacy
 from analytics.app import AccessLog, upkeep
 from analytics.config import Config
+from analytics.errors import StoreError
 from analytics.events import Event
 from analytics.jobs import run_jobs
 from analytics.store import SQLiteStore
@@ -204,6 +206,21 @@ async def test_every_connection_overwrites_deleted_content_and_bounds_its_wal(tm
         db.close()
 
 
+def test_a_sqlite_that_will_not_overwrite_deleted_content_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine's SQLite turns it on by default; SQLite's own default is off, and a build could refuse."""
+
+    class Stubborn(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            return super().execute("PRAGMA secure_delete = OFF" if sql.endswith("secure_delete = ON") else sql, *args)
+
+    real = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real(*a, **k, factory=Stubborn))
+    with pytest.raises(StoreError, match="does not turn secure_delete on"):
+        connect(tmp_path / "a.db", 1000)
+
+
 def test_no_module_opens_sqlite_but_through_the_one_set_up() -> None:
     """sqlite_connect.connect is the only door: a connection opened elsewhere would miss secure_delete."""
     opened = set()
@@ -272,6 +289,7 @@ async def test_no_log_line_at_debug_shows_a_salt_a_visitor_hash_an_event_or_a_to
         salt, ids = await ingest_a_day(h)
         assert (await logged.get("/share/Hq3tokenZ9secret")).status_code == 404
         assert (await logged.get("/share/Hq3tokenZ9secret/api/v1/stats/realtime/visitors")).status_code == 404
+        await logged.get("/api/v1/stats/realtime/visitors?site_id=example.com&key=Kq7apiKeyInQuery")
         await h.store.backup(tmp_path / "backup")
         clock.now = DAY + timedelta(days=1, hours=1)
         await upkeep(h.services, clock())  # the salt's destruction
@@ -282,7 +300,7 @@ async def test_no_log_line_at_debug_shows_a_salt_a_visitor_hash_an_event_or_a_to
     assert "POST /api/event 202" in text and "GET /share/… 404" in text  # the access log was on
     assert "GET /share/…/api/v1/stats/realtime/visitors 404" in text
     assert " DEBUG " in text and logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)  # the level was DEBUG
-    secrets = secret_texts(salt, ids, [f"/{MARKER}/{i}" for i in range(4)] + ["Hq3tokenZ9secret"])
+    secrets = secret_texts(salt, ids, [f"/{MARKER}/{i}" for i in range(4)] + ["Hq3tokenZ9secret", "Kq7apiKeyInQuery"])
     raw = text.encode("utf-8", "surrogateescape")
     leaked = [name for name, needle in secrets.items() if needle in text]
     assert leaked == [] and salt not in raw and salt[:16] not in raw

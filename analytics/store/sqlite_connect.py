@@ -47,11 +47,10 @@ def connect(
     busy_timeout_ms: int,
     synchronous: str | None = None,
     attach: Path | str | None = None,
-    wal: bool = True,
 ) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit: BEGIN IMMEDIATE) with the set-up above, for
     the file and, with `attach`, the aggregates file attached as `aggregates`. `synchronous`: None keeps SQLite's
-    default (FULL). `wal=False` is for a backup copy, which is never shared (see sqlite_backup)."""
+    default (FULL)."""
     db = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -60,18 +59,15 @@ def connect(
             db.execute("ATTACH DATABASE ? AS aggregates", (str(attach),))
             schemas.append("aggregates")
         for schema in schemas:
-            if wal:
-                db.execute(f"PRAGMA {schema}.journal_mode = WAL")
-                db.execute(f"PRAGMA {schema}.journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            db.execute(f"PRAGMA {schema}.journal_mode = WAL")
+            db.execute(f"PRAGMA {schema}.journal_size_limit = {JOURNAL_SIZE_LIMIT}")
             if synchronous is not None:
                 db.execute(f"PRAGMA {schema}.synchronous = {synchronous.upper()}")
             db.execute(f"PRAGMA {schema}.secure_delete = ON")
-            (secure,) = db.execute(f"PRAGMA {schema}.secure_delete").fetchone()
-            if secure != 1:
+            if db.execute(f"PRAGMA {schema}.secure_delete").fetchone() != (1,):
                 raise StoreError(
-                    f"this SQLite ({sqlite3.sqlite_version}) does not overwrite deleted content (secure_delete is "
-                    f"{secure} on {path}): deleted salts and raw events would stay readable in the file; use a "
-                    "build without SQLITE_OMIT_SECURE_DELETE"
+                    f"SQLite {sqlite3.sqlite_version} does not turn secure_delete on for {path}: deleted salts and "
+                    "raw events would stay readable in the file; use another build of SQLite"
                 )
         db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         db.execute("PRAGMA foreign_keys = ON")
