@@ -194,11 +194,18 @@ def test_the_log_at_debug_shows_no_salt_visitor_hash_event_path_or_shared_link_t
     token = "Zq81capabilityTok3n"
     assert httpx.get(f"{server.url}/share/{token}", timeout=10).status_code == 404
     assert httpx.get(f"{server.url}/share/{token}/api/v1/stats/realtime/visitors", timeout=10).status_code == 404
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    backup = run_cli(server.workdir, {**env, "PYTHONPATH": str(Path(__file__).parent.parent)}, "backup", "copy")
+    assert backup.returncode == 0, backup.stderr
     assert server.stop() == 0
     with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
         salts = [bytes(r[0]) for r in db.execute("SELECT salt FROM salts")]
         ids = [int(r[0]) for r in db.execute("SELECT visitor_id FROM events")]
     assert salts and len(ids) == len(IPS)
+    copies = sorted((server.workdir / "copy").iterdir())
+    assert [c.name for c in copies] == ["analytics-aggregates.db", "analytics.db"]
+    today = [*salts, *(v.to_bytes(8, "big", signed=True) for v in ids), b"/private-page-0", b"/private-page-3"]
+    assert [n for n in today for c in copies if n in c.read_bytes()] == []  # the backup of the day: none of it
     log = server.log
     assert "GET /share/… 404".encode() in log  # the access log was on
     needles = {"token": token.encode(), **{f"path {i}": f"/private-page-{i}".encode() for i in range(len(IPS))}}
