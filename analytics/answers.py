@@ -61,15 +61,24 @@ class Limits:
     progress_steps: int
     max_age: float
     stale_for: float
+    min_visitors: int
 
 
 class Answers:
     """The server's side: sends questions to the workers, within `MAX_IN_FLIGHT`."""
 
-    def __init__(self, store: Store, open_days_max_age: float = 10.0, open_days_stale_for: float = 120.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        open_days_max_age: float = 10.0,
+        open_days_stale_for: float = 120.0,
+        *,
+        min_visitors: int,
+    ) -> None:
         self.store = store
         self.owner = next(_owners)
-        self.open_days = OpenDays(open_days_max_age, open_days_stale_for)  # for answers computed here
+        # for answers computed here
+        self.open_days = OpenDays(open_days_max_age, open_days_stale_for, min_visitors=min_visitors)
         self.in_flight = 0
         self.max_in_flight = MAX_IN_FLIGHT
 
@@ -81,6 +90,7 @@ class Answers:
             getattr(self.store, "progress_steps", PROGRESS_STEPS),
             self.open_days.max_age,
             self.open_days.stale_for,
+            self.open_days.min_visitors,
         )
 
     async def answer(self, site: Site, query: Query, now: datetime, seconds: float) -> bytes:
@@ -101,6 +111,16 @@ class Answers:
             return await self._here(site, query, now)
         finally:
             self.in_flight -= 1
+
+    async def forget(self, site_id: int) -> None:
+        """Drops what this server and the site's worker keep of its open days (after `forget_value`), so that
+        the next answer reads the raw events again."""
+        self.open_days.drop(site_id)
+        if self.store.reader_path() is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(openday.pool(site_id), drop_here, site_id)
+            except concurrent.futures.BrokenExecutor:
+                openday.reset()  # a new worker keeps nothing
 
     async def _here(self, site: Site, query: Query, now: datetime) -> bytes:
         return render(await Answerer(self.store, site, query, now, self.open_days).answer())
@@ -174,8 +194,9 @@ async def _store(path: str, limits: Limits) -> tuple[SQLiteStore, OpenDays]:
     if open_days is None:
         if len(_open_days) >= 8:  # one server has one; tests start many
             _open_days.clear()
-        open_days = _open_days[key] = OpenDays()
+        open_days = _open_days[key] = OpenDays(min_visitors=limits.min_visitors)
     open_days.max_age, open_days.stale_for = limits.max_age, max(limits.stale_for, limits.max_age)
+    open_days.min_visitors = limits.min_visitors
     return store, open_days
 
 
@@ -197,6 +218,13 @@ def answer_here(path: str, site: Site, query: Query, now: datetime, limits: Limi
 async def _prepare(path: str, sites: Sequence[Site], now: datetime, limits: Limits) -> None:
     store, open_days = await _store(path, limits)
     await _today(store, open_days, sites, now)
+
+
+def drop_here(site_id: int) -> None:
+    """What a worker runs after a value of the site was forgotten: its open days' rows and events go."""
+    for open_days in _open_days.values():
+        open_days.drop(site_id)
+    openday.drop(site_id)
 
 
 def prepare_here(path: str, sites: Sequence[Site], now: datetime, limits: Limits) -> None:

@@ -10,7 +10,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -24,13 +24,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from analytics import drops as drop_counts
 from analytics import jobs, metrics, openapi, openday, privacy
 from analytics import tracker as tracker_module
-from analytics.buffer import BatchWriter
+from analytics.buffer import BatchWriter, Insert
 from analytics.config import Config, local_url
 from analytics.devices import DeviceDetector
 from analytics.endpoint import INGEST_PATH, PIXEL_PATH, IngestEndpoint
-from analytics.errors import StoreError
+from analytics.errors import AnalyticsError, StoreError
+from analytics.events import Event
 from analytics.geo import GeoLocator
 from analytics.ingest import Pipeline, Signals
 from analytics.privacy import Anonymizer, Network, SaltBook
@@ -64,6 +66,7 @@ class Services:
     writer: BatchWriter
     pipeline: Pipeline
     geo: GeoLocator | None
+    drops: drop_counts.DropCounts
 
 
 def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocator | None]:
@@ -80,21 +83,23 @@ def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocato
 async def upkeep(services: Services, now: datetime) -> None:
     """Re-reads the sites, and destroys the salts that no open visit can need any more."""
     await services.registry.refresh()
+    if services.drops.pending:  # a quiet server: the counts would otherwise wait for the next event
+        await flush_drops(services)
     await destroy_expired_salts(services, now)
     metrics.trim_memory()
 
 
 async def destroy_expired_salts(services: Services, now: datetime) -> None:
     """Forgets the salts no open visit can need any more (privacy.expired_before), deletes them from the store and
-    scrubs its files at once (Store.scrub): a salt then lasts on disk until `SALT_GRACE` after its day, plus one
-    upkeep period (a minute at most), plus what a reader holds the scrub up; a scrub that failed is tried again
+    wipes its files at once (Store.wipe): a salt then lasts on disk until `SALT_GRACE` after its day, plus one
+    upkeep period (a minute at most), plus what readers hold the wipe up; a wipe that failed is tried again
     at every upkeep (README, Privacy model)."""
     cutoff = privacy.expired_before(now)
     services.salts.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
         log.info("deleted the salts of days before %s", cutoff)
-    if services.store.scrub_pending:
-        await services.store.scrub()
+    if services.store.wipe_pending:
+        await services.store.wipe()
 
 
 async def _upkeep_loop(services: Services, clock: Clock) -> None:
@@ -119,6 +124,7 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
                 holder,
                 config.privacy.raw_retention_hours,
                 config.privacy.aggregate_retention_months,
+                min_visitors=config.privacy.min_visitors,
             )
             for report in reports:
                 if report.days:
@@ -130,19 +136,41 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
             log.warning("scheduled rollup/purge failed, will retry: %s", exc)
 
 
+async def flush_drops(services: Services) -> None:
+    """Writes the drop counts now, through the batch writer (an empty batch if no event is waiting)."""
+    services.drops.request_flush()
+    with contextlib.suppress(AnalyticsError):  # the store is failing: the counts go with a later batch
+        await services.writer.submit([])
+
+
+def batch_insert(store: Store, drops: drop_counts.DropCounts, clock: Clock) -> Insert:
+    """What the batch writer commits: the events, and the drop counts when they are due, in one transaction."""
+
+    async def insert(events: Sequence[Event]) -> None:
+        taken = drops.take() if drops.due() else {}
+        try:
+            await store.insert_events(events, drop_counts.rows(taken, clock()) if taken else ())
+        except BaseException:
+            drops.give_back(taken)
+            raise
+
+    return insert
+
+
 def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None = None) -> Starlette:
     store = store if store is not None else open_store(config.database)
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
     pipeline, geo = build_pipeline(config, salts)
     registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds)
+    drops = drop_counts.DropCounts()
     writer = BatchWriter(
-        store.insert_events,
+        batch_insert(store, drops, clock),
         config.ingest.batch_max_events,
         config.ingest.batch_interval_ms / 1000,
         config.ingest.queue_max_events,
         config.ingest.shed_after_ms / 1000,
     )
-    services = Services(config, store, registry, salts, writer, pipeline, geo)
+    services = Services(config, store, registry, salts, writer, pipeline, geo, drops)
     trusted = tuple(Network.parse(n) for n in config.server.trusted_proxies)
 
     @contextlib.asynccontextmanager
@@ -154,7 +182,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 log.info("applied migration %04d %s", migration.version, migration.name)
             await registry.refresh()
             now = clock()
-            # Salts whose grace ended while no server ran go now, and the files are scrubbed (Store.scrub) of
+            # Salts whose grace ended while no server ran go now, and the files are wiped (Store.wipe) of
             # whatever an earlier process deleted.
             await destroy_expired_salts(services, now)
             today = now.astimezone(UTC).date()
@@ -189,6 +217,11 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 for task in tasks:
                     task.cancel()
                 await writer.close()
+                if drops.pending:  # counted after the last batch
+                    try:
+                        await store.insert_events([], drop_counts.rows(drops.take(), clock()))
+                    except StoreError as exc:
+                        log.warning("the drop counters of the last second were not stored: %s", exc)
                 log.info("shut down: %d events committed, %d failed", writer.committed, writer.failed)
         finally:
             await store.close()
@@ -244,9 +277,12 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
 
     https = config.server.public_url.startswith("https://")
     sessions = Sessions(store, clock, trusted, https)
-    pages = Pages(store, sessions, clock, script, config.server.public_url, (config.geoip.regions, config.geoip.cities))
-    stats = StatsApi(store, clock, sessions=sessions, shared_site=pages.shared_site)
-    settings = SettingsPages(pages)
+    places = (config.geoip.regions, config.geoip.cities)
+    pages = Pages(store, sessions, clock, script, config.server.public_url, places, config.privacy.min_visitors)
+    stats = StatsApi(
+        store, clock, sessions=sessions, shared_site=pages.shared_site, min_visitors=config.privacy.min_visitors
+    )
+    settings = SettingsPages(pages, stats.answers.forget)
     # The address the operator is told to open: localhost when the server listens on every address, as in a
     # container whose port is published.
     setup = SetupPages(pages, f"{config.server.public_url or local_url(config.server, 'localhost')}{SETUP_PATH}")
@@ -364,10 +400,10 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
             lambda: services.store.wal_blocked,
         ),
         Metric(
-            "analytics_store_scrub_pending",
+            "analytics_store_wipe_pending",
             "gauge",
-            "1 while deleted salts or raw events may still be in a WAL (the scrub is retried every minute).",
-            lambda: int(services.store.scrub_pending),
+            "1 while deleted salts or raw events may still be in a WAL (the wipe is retried at each upkeep round).",
+            lambda: int(services.store.wipe_pending),
         ),
         Metric("analytics_resident_memory_bytes", "gauge", "Resident memory of this process.", metrics.rss_bytes),
     ]

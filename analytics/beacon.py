@@ -215,6 +215,11 @@ def _text(data: Found, field: str, limit: int, required: bool = False) -> str:
     return _storable(key, value)
 
 
+def unstorable(text: str) -> bool:
+    """Whether the text holds a NUL or a lone surrogate, which no database stores."""
+    return _UNSTORABLE.search(text) is not None
+
+
 def _storable(field: str, text: str) -> str:
     found = _UNSTORABLE.search(text)
     if found is not None:

@@ -18,7 +18,7 @@ from typing import Any
 from analytics import __version__
 from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
-from analytics.sites import Site, SiteSettings, check_settings
+from analytics.sites import Site, SiteSettings, check_prop_keys, check_settings
 from analytics.store import Store, open_store
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -100,14 +100,50 @@ def cmd_site_add(args: argparse.Namespace) -> int:
     try:
         settings = check_settings(
             SiteSettings(
-                args.domain, args.timezone, tuple(args.allow_host), tuple(args.exclude_ip), tuple(args.exclude_path)
+                args.domain,
+                args.timezone,
+                tuple(args.allow_host),
+                tuple(args.exclude_ip),
+                tuple(args.exclude_path),
+                tuple(args.allow_prop),
             )
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     site = asyncio.run(_with_store(config, lambda s: s.add_site(settings, int(time.time() * 1000))))
     hosts = ", ".join(site.allowed_hostnames) or f"{site.domain} and its subdomains"
-    print(f"added {site.domain} (time zone {site.timezone}; events accepted from {hosts})")
+    props = ", ".join(site.allowed_props) or "none"
+    print(f"added {site.domain} (time zone {site.timezone}; events accepted from {hosts}; custom properties: {props})")
+    return 0
+
+
+def cmd_site_props(args: argparse.Namespace) -> int:
+    config = _config(args)
+    domain = args.domain.strip().lower()
+
+    async def work(store: Store) -> tuple[str, ...]:
+        site = next((s for s in await store.list_sites() if s.domain == domain), None)
+        if site is None:
+            raise AnalyticsError(f"no site {domain}; `analytics site list` shows the registered ones")
+        removed = {k.strip() for k in args.remove}
+        unknown = sorted(removed - set(site.allowed_props))
+        if unknown:
+            raise AnalyticsError(f"{domain} does not store the property {unknown[0]!r}; nothing was changed")
+        keys = [k for k in site.allowed_props if k not in removed] + list(args.allow)
+        try:
+            checked = check_prop_keys(keys)
+        except ValueError as exc:
+            raise AnalyticsError(str(exc)) from None
+        if args.allow or args.remove:
+            await store.set_allowed_props(site.id, checked)
+        return checked
+
+    keys = asyncio.run(_with_store(config, work))
+    print(
+        f"{domain} stores the custom properties: {', '.join(keys)}" if keys else f"{domain} stores no custom property"
+    )
+    if args.allow or args.remove:
+        print(f"(running servers apply the change within {config.ingest.site_refresh_seconds:g} seconds)")
     return 0
 
 
@@ -124,6 +160,7 @@ def cmd_site_list(args: argparse.Namespace) -> int:
                         "allowed_hostnames": list(s.allowed_hostnames),
                         "excluded_ips": list(s.excluded_ips),
                         "excluded_paths": list(s.excluded_paths),
+                        "allowed_props": list(s.allowed_props),
                     }
                     for s in sites
                 ],
@@ -143,27 +180,65 @@ def cmd_site_list(args: argparse.Namespace) -> int:
             extra.append("excluding IPs " + ",".join(s.excluded_ips))
         if s.excluded_paths:
             extra.append("excluding paths " + ",".join(s.excluded_paths))
+        if s.allowed_props:
+            extra.append("properties " + ",".join(s.allowed_props))
         print(f"{s.domain:<{width}}  {s.timezone}" + ("  " + "; ".join(extra) if extra else ""))
     return 0
 
 
+def _confirmed(args: argparse.Namespace, question: str, refusal: str) -> bool:
+    """--yes, or a yes typed at the terminal; without a terminal, an error naming --yes."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise AnalyticsError(f"{refusal}; add --yes to confirm")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def cmd_site_remove(args: argparse.Namespace) -> int:
     config = _config(args)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise AnalyticsError(f"removing {args.domain} deletes all its data; add --yes to confirm")
-        answer = input(f"Remove {args.domain} and delete all its data? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing removed")
-            return 1
+    if not _confirmed(
+        args, f"Remove {args.domain} and delete all its data?", f"removing {args.domain} deletes all its data"
+    ):
+        print("nothing removed")
+        return 1
 
     async def work(store: Store) -> tuple[Site, int]:
         removed = await store.remove_site(args.domain.strip().lower())
-        await store.scrub()  # its raw events, zeroed in their pages, leave the WAL too (or at the next upkeep)
+        await store.wipe()  # its raw events, zeroed in their pages, leave the WAL too (or at the next upkeep)
         return removed
 
     site, events = asyncio.run(_with_store(config, work))
     print(f"removed {site.domain} and {events} stored events")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from analytics.query import value_dimension
+
+    config = _config(args)
+    domain, value = args.site.strip().lower(), args.value
+    if not value_dimension(args.dimension):
+        raise AnalyticsError(
+            f"unknown dimension {args.dimension!r}: use a Stats API name such as event:page, visit:source, "
+            "visit:city, event:goal or event:props:<key>"
+        )
+    what = f"{args.dimension} = {value!r}"
+    if not _confirmed(
+        args, f"Forget {what} from {domain}'s figures and raw events?", f"forgetting {what} cannot be undone"
+    ):
+        print("nothing forgotten")
+        return 1
+
+    async def work(store: Store) -> Any:
+        site = next((s for s in await store.list_sites() if s.domain == domain), None)
+        if site is None:
+            raise AnalyticsError(f"no site {domain}; `analytics site list` shows the registered ones")
+        forgotten = await store.forget_value(site, args.dimension, value)
+        await store.wipe()  # the rows as they were leave the WAL too (or at a running server's next upkeep)
+        return forgotten
+
+    print(asyncio.run(_with_store(config, work)))
     return 0
 
 
@@ -201,6 +276,7 @@ def _jobs(args: argparse.Namespace, rollup: bool, purge: bool) -> int:
             again=getattr(args, "again", False),
             do_rollup=rollup,
             do_purge=purge,
+            min_visitors=config.privacy.min_visitors,
         )
         lines = [
             f"{r.site}: rolled up {len(r.days)} day(s), {r.days[0]} to {r.days[-1]}: {r.visits} visits, "
@@ -430,6 +506,25 @@ def parser() -> argparse.ArgumentParser:
     )
     purge.set_defaults(run=cmd_purge)
 
+    forget = commands.add_parser(
+        "forget",
+        help="erase one value (an e-mail in a path, a name...) from a site's figures",
+        description="Erase a value from a site: its counts move into the (other) row of every breakdown it was in "
+        "(so totals do not change), figures filtered by it are deleted, raw events that carry it get (other) instead, "
+        "and the value itself once no site uses it. A page path is forgotten as page, entry and exit page. "
+        "Prints what it removed. Today's figures in a running server drop it within 5 minutes.",
+    )
+    forget.add_argument("--site", metavar="DOMAIN", required=True)
+    forget.add_argument(
+        "--dimension",
+        required=True,
+        metavar="NAME",
+        help="as in the Stats API: event:page, visit:source, event:props:plan...",
+    )
+    forget.add_argument("--value", required=True, help="the value exactly as the dashboard lists it")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    forget.set_defaults(run=cmd_forget)
+
     apikey = commands.add_parser(
         "apikey",
         help="create, list or revoke Stats API keys",
@@ -481,7 +576,9 @@ def parser() -> argparse.ArgumentParser:
     uremove.set_defaults(run=cmd_user_remove)
 
     site = commands.add_parser(
-        "site", help="add, list, remove sites; print their tracking snippet", description="Manage the tracked sites."
+        "site",
+        help="add, list, remove sites; their custom properties; print their tracking snippet",
+        description="Manage the tracked sites.",
     )
     site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
     add = site_commands.add_parser(
@@ -511,7 +608,26 @@ def parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="page paths not counted, e.g. '/admin/*'; repeatable",
     )
+    add.add_argument(
+        "--allow-prop",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a custom property key to store (events' other properties are dropped and counted); repeatable "
+        "(default: none)",
+    )
     add.set_defaults(run=cmd_site_add)
+    props = site_commands.add_parser(
+        "props",
+        help="show or change the custom properties a site stores",
+        description="Show the custom property keys the site stores, or change them: properties with other keys "
+        "are dropped before anything is stored, and counted per day (the tracker's url of outbound-link and "
+        "download events is always kept, as scheme, host and path).",
+    )
+    props.add_argument("domain")
+    props.add_argument("--allow", action="append", default=[], metavar="KEY", help="store this key; repeatable")
+    props.add_argument("--remove", action="append", default=[], metavar="KEY", help="stop storing this key; repeatable")
+    props.set_defaults(run=cmd_site_props)
     lst = site_commands.add_parser("list", help="list sites", description="List the registered sites.")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(run=cmd_site_list)

@@ -254,6 +254,14 @@ class PrivacyConfig:
         "up; never before. At least 48, so that `24h` reports and their comparison come from raw events.",
         _between(48, 24 * 31),
     )
+    min_visitors: int = _opt(
+        5,
+        "k: no figure kept or shown counts fewer than this many visitors, except a site's totals per hour, day "
+        "and month. Rarer values are merged into an `(other)` row when their day is rolled up, and in every "
+        "answer (see README, Privacy model). 1: off. Raising it applies to answers at once; lowering it cannot "
+        "bring back what was merged.",
+        _between(1, 50),
+    )
     aggregate_retention_months: int = _opt(
         25,
         "Aggregates older than this many months are deleted by `analytics purge` (25: the CNIL's limit).",

@@ -24,11 +24,12 @@ from analytics import privacy
 from analytics.beacon import Beacon, Rejection, from_query, parse
 from analytics.errors import InvalidData, StoreError, Unavailable
 from analytics.events import Event
-from analytics.ingest import Client, Drop, signal_drop
+from analytics.ingest import PROPERTY_NOT_ALLOWED, Client, Drop, signal_drop
 from analytics.limits import RateLimits
 from analytics.privacy import Network
 from analytics.protocol import RECEIVED
 from analytics.saturation import LoopLag
+from analytics.sites import Site
 
 if TYPE_CHECKING:
     from analytics.app import Services
@@ -227,15 +228,18 @@ class IngestEndpoint:
             return Refusal(503, "the database is unavailable; retry later", self.retry_after)
         if isinstance(result, Drop):
             return result
-        limited = self.limits.check(tuple(e.site_id for e in result), None, len(result))
+        events, unlisted = result
+        limited = self.limits.check(tuple(e.site_id for e in events), None, len(events))
         if limited is not None:
             return self._limited(*limited)
         try:
-            await self.services.writer.submit(result)
+            await self.services.writer.submit(events)
         except Unavailable as exc:
             return Refusal(503, f"{exc}; retry later", self.retry_after)
         except InvalidData as exc:  # the batch writer committed the other requests' events without these
             return Rejection(400, "body", f"{exc}; send text as valid UTF-8 and numbers within range")
+        for site, count in unlisted:  # counted once the events are stored without those properties
+            self.services.drops.add(site, PROPERTY_NOT_ALLOWED, count)
         return None
 
     def _limited(self, scope: str, wait: float) -> Refusal:
@@ -263,13 +267,19 @@ class IngestEndpoint:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _events(self, beacon: Beacon, client: Client) -> list[Event] | Drop:
-        """The events to store (one per known site the beacon names), or the reason none is stored."""
+    async def _events(self, beacon: Beacon, client: Client) -> tuple[list[Event], list[tuple[Site, int]]] | Drop:
+        """The events to store (one per known site the beacon names) with, per site, how many properties were left
+        out; or the reason none is stored. Drops are counted for the sites they concern (README § Scrubbing)."""
         services = self.services
         drop = signal_drop(client, services.pipeline.signals)
         if drop is not None:
+            for domain in beacon.domains:  # the known sites only: a visitor who opted out is not looked at further
+                known = services.registry.get(domain)
+                if known is not None:
+                    services.drops.add(known.site, drop)
             return drop
         events: list[Event] = []
+        unlisted: list[tuple[Site, int]] = []
         first_drop: Drop | None = None
         now = self.clock()
         for domain in beacon.domains:
@@ -280,8 +290,11 @@ class IngestEndpoint:
             candidate = services.pipeline.candidate(beacon, client, rules)
             drop = services.pipeline.gate(candidate)
             if drop is not None:
+                services.drops.add(rules.site, drop)
                 first_drop = first_drop or drop
                 continue
+            if candidate.unlisted:
+                unlisted.append((rules.site, candidate.unlisted))
             event = services.pipeline.event(candidate, now)
             if event is None:  # first event of a new UTC day in this process: load or create its salt
                 await services.salts.ensure(now.astimezone(UTC).date())
@@ -291,7 +304,7 @@ class IngestEndpoint:
         if not events:
             assert first_drop is not None
             return first_drop
-        return events
+        return events, unlisted
 
 
 async def _reply(

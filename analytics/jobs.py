@@ -40,8 +40,11 @@ def closed_days(site: Site, first_ts: int, now: datetime) -> list[date]:
         day += timedelta(days=1)
 
 
-async def rollup_site(store: Store, site: Site, now: datetime, again: bool = False) -> RollupReport:
-    """Rolls up every closed day that has raw events and was not rolled up yet (all of them with `again`)."""
+async def rollup_site(
+    store: Store, site: Site, now: datetime, again: bool = False, *, min_visitors: int
+) -> RollupReport:
+    """Rolls up every closed day that has raw events and was not rolled up yet (all of them with `again`), with
+    its rows folded at `min_visitors` (privacy.min_visitors)."""
     first_ts = await store.first_event_ts(site.id)
     if first_ts is None:
         return RollupReport(site.domain, [], 0, 0)
@@ -51,7 +54,7 @@ async def rollup_site(store: Store, site: Site, now: datetime, again: bool = Fal
     for day in closed_days(site, first_ts, now):
         if rollup.day_number(day) in done:
             continue
-        visits, rows = await store.roll_up_day(site, day, now_ms)
+        visits, rows = await store.roll_up_day(site, day, now_ms, min_visitors)
         report = RollupReport(site.domain, [*report.days, day], report.visits + visits, report.rows + rows)
     return report
 
@@ -81,6 +84,8 @@ async def run_jobs(
     again: bool = False,
     do_purge: bool = True,
     do_rollup: bool = True,
+    *,
+    min_visitors: int,
 ) -> tuple[list[RollupReport], PurgeReport | None]:
     """Rollup then purge, under the lease; raises Busy when another worker is at it."""
     now_ms = int(now.timestamp() * 1000)
@@ -92,7 +97,7 @@ async def run_jobs(
         if do_rollup:
             for site in await store.list_sites():
                 if sites is None or site.domain == sites:
-                    reports.append(await rollup_site(store, site, now, again))
+                    reports.append(await rollup_site(store, site, now, again, min_visitors=min_visitors))
         cleaned = await purge(store, now, raw_retention_hours, aggregate_months) if do_purge else None
         return reports, cleaned
     finally:
@@ -119,13 +124,15 @@ class PurgeReport:
     aggregate_rows: int
     unused_values: int
     sessions: int = 0
+    drop_counters: int = 0
     emptied: bool = True
-    """Whether the store's files were scrubbed after the deletes (Store.scrub): False while a reader held a WAL."""
+    """Whether the store's files were wiped after the deletes (Store.wipe): False while a reader held a WAL."""
 
     def __str__(self) -> str:
         text = (
             f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows, "
-            f"{self.unused_values} unused dimension values and {self.sessions} expired dashboard sessions"
+            f"{self.drop_counters} daily drop counters, {self.unused_values} unused dimension values and "
+            f"{self.sessions} expired dashboard sessions"
         )
         if not self.emptied:
             text += "; a reader kept the WAL from being emptied, so the deleted rows may stay in it until the next try"
@@ -145,7 +152,7 @@ def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, rete
 
 async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate_months: int) -> PurgeReport:
     """Deletes what is no longer needed; each step is its own transaction, so it is safe to interrupt and re-run."""
-    raw = rows = expired = 0
+    raw = rows = counters = 0
     for site in await store.list_sites():
         first_ts = await store.first_event_ts(site.id)
         if first_ts is not None:
@@ -160,15 +167,15 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
             site.id, rollup.local_hour(start, tz), rollup.day_number(oldest), months
         )
         rows += old
-        expired += old
+        counters += await store.delete_drops_before(site.id, rollup.day_number(oldest))  # the same retention
         # Filtered breakdowns by day: for RECENT_DAYS, and never before their day's raw events are gone (a day
         # re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
         rows += await store.delete_recent_before(site.id, rollup.day_number(today - timedelta(days=keep - 1)))
     salts = await store.delete_salts_before(privacy.expired_before(now))
-    # Values nothing refers to any more: a scan of every aggregate, so only after old months went.
-    unused = await store.delete_unused_values() if expired else 0
+    # Values nothing refers to any more (after old months went, a forgotten value, a removed site): every purge.
+    unused = await store.delete_unused_values()
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
     # Deleted rows are zeroed in their pages (secure_delete), but their pages as they were may still be in the WAL.
-    emptied = await store.scrub()
-    return PurgeReport(raw, salts, rows, unused, sessions, emptied)
+    emptied = await store.wipe()
+    return PurgeReport(raw, salts, rows, unused, sessions, counters, emptied)

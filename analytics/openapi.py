@@ -248,6 +248,8 @@ def _event_body() -> dict[str, Any]:
                 "type": ["object", "null"],
                 "maxProperties": beacon.MAX_PROPS,
                 "additionalProperties": scalar,
+                "description": "Custom properties; only the keys the site allows are stored (the others are dropped "
+                "and counted), their values scrubbed of e-mail addresses, phone numbers, ids and tokens",
             },
             "revenue": {
                 "type": ["object", "null"],

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from analytics import processes, rollup
 from analytics.events import Event
-from analytics.store.sqlite import read_events
+from analytics.store.sqlite import count_events, read_events
 
 REREAD_S = 300.0  # every 5 minutes all events are read again (cheap insurance against anything missed)
 OVERLAP_MS = 60_000  # events may be committed a little out of order: the last minute is always read again
@@ -49,11 +49,20 @@ def events(path: str, site_id: int, start: int, end: int) -> list[Event]:
         built, known = cached
         cutoff = known[-1].ts - OVERLAP_MS
         head = known[: bisect.bisect_left(known, cutoff, key=lambda e: e.ts)]
-        found = head + read_events(path, site_id, max(cutoff, start), end)
+        if head and count_events(path, site_id, start, max(cutoff, start)) != len(head):
+            found, built = read_events(path, site_id, start, end), now  # some were deleted (forget): all again
+        else:
+            found = head + read_events(path, site_id, max(cutoff, start), end)
     if len(_cache) > 50:
         _cache.clear()
     _cache[key] = (built, found)
     return found
+
+
+def drop(site_id: int) -> None:
+    """Forgets the site's events (a value was just erased from them)."""
+    for key in [k for k in _cache if k[1] == site_id]:
+        _cache.pop(key, None)
 
 
 def compute(
@@ -65,9 +74,17 @@ def compute(
     tz: str,
     only: tuple[str, str] | None,
     page_goals: Sequence[str],
+    min_visitors: int,
 ) -> list[rollup.Row]:
-    """What the worker runs: the day's rows (unfiltered, or under one filter)."""
-    return rollup.rollup_day(events(path, site_id, start, end), date.fromordinal(day), ZoneInfo(tz), only, page_goals)
+    """What the worker runs: the day's rows (unfiltered, or under one filter), folded at k as stored ones are."""
+    return rollup.rollup_day(
+        events(path, site_id, start, end),
+        date.fromordinal(day),
+        ZoneInfo(tz),
+        only,
+        page_goals,
+        min_visitors=min_visitors,
+    )
 
 
 def window(
@@ -80,11 +97,14 @@ def window(
     only: tuple[str, str] | None,
     active: bool,
     page_goals: Sequence[str],
+    min_visitors: int,
 ) -> list[rollup.Row]:
     """What the worker runs for `24h` and `realtime`: the rows of the visits of [start, end) (with `active`, those
     with an event in it), from the events since `read_from` (read each time: the window moves with the clock)."""
     events = read_events(path, site_id, read_from, end)
-    return rollup.rollup_window(events, start, end, ZoneInfo(tz), 0, only, active=active, page_goals=page_goals)
+    return rollup.rollup_window(
+        events, start, end, ZoneInfo(tz), 0, only, active=active, page_goals=page_goals, min_visitors=min_visitors
+    )
 
 
 def pool(site_id: int = 0) -> concurrent.futures.ProcessPoolExecutor:

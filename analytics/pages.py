@@ -1,4 +1,7 @@
-"""Page facts from the event URL: hostname, path (no query, fragment only in hash mode) and the five UTM values."""
+"""Page facts from the event URL: hostname, path (no query, fragment only in hash mode) and the five UTM values.
+
+Values are taken as sent; `analytics.scrub` cleans them before they are stored (the gates see them unscrubbed).
+"""
 
 from __future__ import annotations
 
@@ -28,10 +31,23 @@ def hostname(url: Url) -> str:
     return url.host.removeprefix("www.")
 
 
+def hash_route(fragment: str) -> str:
+    """The route of a hash-mode fragment: its own query (`#/reset?token=...&email=...`) is dropped as the page's
+    is, and so are parameters without a route (`#access_token=...&state=...`, OAuth's implicit flow), from the
+    segment where they start."""
+    route = fragment.split("?", 1)[0].split("&", 1)[0]
+    equals = route.find("=")
+    if equals >= 0:
+        route = route[: route.rfind("/", 0, equals) + 1]
+    return route
+
+
 def page(url: Url, hash_mode: bool = False) -> Page:
     path = url.path or "/"
     if hash_mode and url.fragment:
-        path = f"{path}#{url.fragment}"
+        route = hash_route(url.fragment)
+        if route:
+            path = f"{path}#{route}"
     if not url.query:
         return Page(hostname(url), path)
     found: dict[str, str] = {}

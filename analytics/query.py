@@ -71,6 +71,11 @@ def stored_dimension(name: str) -> str:
     return name
 
 
+def value_dimension(name: str) -> bool:
+    """A dimension whose values are stored (every one but the time dimensions)."""
+    return _known_dimension(name) and name not in TIME_DIMENSIONS
+
+
 def _known_dimension(name: object) -> bool:
     return isinstance(name, str) and (
         name in DIMENSIONS

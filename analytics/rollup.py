@@ -16,8 +16,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from analytics import anonymity
+from analytics.anonymity import Counts
 from analytics.beacon import ENGAGEMENT, PAGEVIEW
 from analytics.events import Event
 from analytics.visits import Visit, build, entry_page_or_first
@@ -163,11 +166,15 @@ def rollup_day(
     tz: ZoneInfo,
     filters: str | Filter | None = ALL,
     page_goals: Sequence[str] = (),
+    *,
+    min_visitors: int,
 ) -> list[Row]:
-    """Rows for the visits starting on `day`. `events` must cover the day from 30 minutes before its start to
-    LOOKAHEAD_MS after its end, in time order."""
+    """Rows for the visits starting on `day`, folded at `min_visitors` (k). `events` must cover the day from 30
+    minutes before its start to LOOKAHEAD_MS after its end, in time order."""
     start, end = day_bounds(day, tz)
-    return rollup_window(events, start, end, tz, day_number(day), filters, page_goals=page_goals)
+    return rollup_window(
+        events, start, end, tz, day_number(day), filters, page_goals=page_goals, min_visitors=min_visitors
+    )
 
 
 class PageGoals:
@@ -187,9 +194,10 @@ class PageGoals:
         return found
 
 
-# Accumulators: [last visitor seen, visitors, visits, pageviews, events, bounces, duration]. Visits are processed
-# grouped by visitor, so a key's distinct visitors are counted by comparing with the last one seen.
-Acc = dict[tuple[str, str, str, str], list[int]]
+# Accumulators: [last visitor seen, visitors, visits, pageviews, events, bounces, duration, the first visitors].
+# Visits are processed grouped by visitor, so a key's distinct visitors are counted by comparing with the last one
+# seen. The first k visitors are kept so that a row merged into `(other)` counts its people, not its rows.
+Acc = dict[tuple[str, str, str, str], list[Any]]
 
 
 def _add(
@@ -197,16 +205,50 @@ def _add(
 ) -> None:
     c = acc.get(key)
     if c is None:
-        acc[key] = [visitor, 1, 1, pageviews, events, bounce, s]
+        acc[key] = [visitor, 1, 1, pageviews, events, bounce, s, [visitor]]
         return
     if c[0] != visitor:
         c[0] = visitor
         c[1] += 1
+        if c[1] <= _KEEP_IDS:
+            c[7].append(visitor)
     c[2] += 1
     c[3] += pageviews
     c[4] += events
     c[5] += bounce
     c[6] += s
+
+
+_KEEP_IDS = 50
+"""Visitor ids kept per row: enough for any k the configuration accepts (privacy.min_visitors <= 50)."""
+
+
+def _counts(c: list[Any]) -> Counts:
+    return (c[1], c[2], c[3], c[4], c[5], c[6])
+
+
+def anonymous(acc: Acc, k: int) -> dict[tuple[str, str, str, str], Counts]:
+    """The rows of one bucket as they may be kept: the unfiltered totals (the site's) as they are, and
+    everything else folded at k (analytics/anonymity.py): a filter whose value counts fewer than k visitors
+    has no row at all, and in each breakdown the rows under k are merged into `(other)`."""
+    if k <= 1:
+        return {key: _counts(c) for key, c in acc.items()}
+    rows: dict[tuple[str, str, str, str], Counts] = {}
+    rare_filters = {(key[0], key[1]) for key, c in acc.items() if key[0] and not key[2] and c[1] < k}
+    groups: dict[tuple[str, str, str], dict[tuple[str, str, str, str], Counts]] = {}
+    ids: dict[tuple[str, str, str, str], list[int]] = {}
+    for key, c in acc.items():
+        if (key[0], key[1]) in rare_filters:
+            continue
+        if not key[2]:  # totals: the site's (exempt), or a filter's (at least k, checked above)
+            rows[key] = _counts(c)
+            continue
+        groups.setdefault(key[:3], {})[key] = _counts(c)
+        if c[1] < k:
+            ids[key] = c[7]
+    for group, members in groups.items():
+        rows.update(anonymity.fold(members, k, (*group, anonymity.OTHER), ids))
+    return rows
 
 
 def rollup_window(
@@ -218,6 +260,8 @@ def rollup_window(
     filters: str | Filter | None = ALL,
     active: bool = False,
     page_goals: Sequence[str] = (),
+    *,
+    min_visitors: int,
 ) -> list[Row]:
     """Rows (daily ones under `bucket`, and hourly ones) for the visits starting in [start, end) (with `active`:
     the visits with an event in it, for the realtime view): unfiltered,
@@ -297,8 +341,8 @@ def rollup_window(
                             found[1] += 1
             for (d, v), (bpv, bev) in both.items():
                 _add(daily, (fd, fv, d, v), who, bpv, bev, bounce, seconds)
-    rows = [_row(DAY, bucket, key, c) for key, c in daily.items()]
-    rows += [_row(HOUR, h, key, c) for h, acc in hourly.items() for key, c in acc.items()]
+    rows = [_row(DAY, bucket, key, c) for key, c in anonymous(daily, min_visitors).items()]
+    rows += [_row(HOUR, h, key, c) for h, acc in hourly.items() for key, c in anonymous(acc, min_visitors).items()]
     return rows
 
 
@@ -341,5 +385,5 @@ def _versioned(name: str, version: str) -> str:
     return f"{name} {version}".strip() if name else ""
 
 
-def _row(period: int, bucket: int, key: tuple[str, str, str, str], c: list[int]) -> Row:
-    return Row(period, bucket, key[2], key[3], c[1], c[2], c[3], c[4], c[5], c[6], key[0], key[1])
+def _row(period: int, bucket: int, key: tuple[str, str, str, str], c: Counts) -> Row:
+    return Row(period, bucket, key[2], key[3], c[0], c[1], c[2], c[3], c[4], c[5], key[0], key[1])

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from analytics.beacon import normalize_domain
+from analytics.beacon import MAX_PROP_KEY, normalize_domain, unstorable
 from analytics.privacy import Network
+from analytics.scrub import scrub
 
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
@@ -34,6 +35,8 @@ class Site:
     excluded_paths: tuple[str, ...] = ()
     page_goals: tuple[str, ...] = ()
     """Path patterns whose pageviews count as goals (see rollup.PageGoals)."""
+    allowed_props: tuple[str, ...] = ()
+    """Custom property keys stored for this site; the others are dropped (and counted) before storage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,14 @@ class SiteSettings:
     allowed_hostnames: tuple[str, ...] = ()
     excluded_ips: tuple[str, ...] = ()
     excluded_paths: tuple[str, ...] = ()
+    allowed_props: tuple[str, ...] = ()
+
+
+MAX_ALLOWED_PROPS = 100
+"""Property keys a site may allow (a dashboard tab each; Plausible's sites use a handful)."""
+BUILTIN_PROPS: dict[str, str] = {"Outbound Link: Click": "url", "File Download": "url"}
+"""The tracker's own events and the property each sends: accepted whatever the site allows (the value is reduced
+to scheme, host and path by `scrub.strip_url`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +71,9 @@ class Goal:
         return self.value if self.kind == "event" else f"Visit {self.value}"
 
 
-def check_goal(kind: str, value: str) -> Goal:
+def check_goal(kind: str, value: str, new: bool = True) -> Goal:
+    """A goal as given, checked; a `new` one must also match what is stored (see below), an old one being removed
+    need not (it may predate scrubbing)."""
     value = value.strip()
     if kind not in ("event", "page"):
         raise ValueError('a goal is an "event" (a custom event name) or a "page" (a path pattern)')
@@ -70,7 +83,38 @@ def check_goal(kind: str, value: str) -> Goal:
         raise ValueError(f"a page goal is a path starting with / (e.g. /thank-you or /blog/*), not {value!r}")
     if kind == "event" and value == "pageview":
         raise ValueError('"pageview" is not a custom event: use a page goal for pages')
+    scrubbed = scrub(value)
+    if new and scrubbed != value:
+        # Goals are matched against the stored, scrubbed names and paths: this one could never match.
+        what = "event names" if kind == "event" else "paths"
+        raise ValueError(
+            f"{value!r} holds what looks like personal data (an e-mail address, a long number or a token), which is "
+            f"never stored: {what} are stored as {scrubbed!r}, so use that"
+        )
     return Goal(kind, value)
+
+
+def check_prop_key(key: str) -> str:
+    """A custom property key a site may allow, stripped; raises ValueError saying what is wrong."""
+    key = key.strip()
+    if not key or len(key) > MAX_PROP_KEY:
+        raise ValueError(f"a property key has 1 to {MAX_PROP_KEY} characters")
+    if unstorable(key) or any(c < " " for c in key):
+        raise ValueError(f"the property key {key[:40]!r} holds a control character")
+    if scrub(key) != key:
+        raise ValueError(
+            f"the property key {key[:40]!r} looks like personal data (an e-mail address, a long number or a token); "
+            "keys name what a property is, e.g. plan or author"
+        )
+    return key
+
+
+def check_prop_keys(keys: Sequence[str]) -> tuple[str, ...]:
+    """The keys a site allows, checked, without duplicates, in the order given."""
+    checked = tuple(dict.fromkeys(check_prop_key(k) for k in keys if k.strip()))
+    if len(checked) > MAX_ALLOWED_PROPS:
+        raise ValueError(f"a site may allow at most {MAX_ALLOWED_PROPS} property keys ({len(checked)} given)")
+    return checked
 
 
 def check_settings(settings: SiteSettings) -> SiteSettings:
@@ -91,7 +135,11 @@ def check_settings(settings: SiteSettings) -> SiteSettings:
         if not path.startswith("/"):
             raise ValueError(f"excluded path {path!r} must start with / (e.g. /admin/*)")
     hosts = tuple(h.strip().lower() for h in settings.allowed_hostnames if h.strip())
-    return SiteSettings(domain, settings.timezone, hosts, settings.excluded_ips, settings.excluded_paths)
+    props = check_prop_keys(settings.allowed_props)
+    return SiteSettings(domain, settings.timezone, hosts, settings.excluded_ips, settings.excluded_paths, props)
+
+
+Props = tuple[tuple[str, str], ...]
 
 
 def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
@@ -108,12 +156,22 @@ class SiteRules:
     _hosts: re.Pattern[str] | None = field(repr=False)
     _paths: re.Pattern[str] | None = field(repr=False)
     networks: tuple[Network, ...] = ()
+    props: frozenset[str] = frozenset()
+    """The property keys stored (a key scrubbing would change never is, whatever an old list holds)."""
 
     @classmethod
     def of(cls, site: Site) -> SiteRules:
         hosts = tuple(normalize_domain(h) for h in site.allowed_hostnames)
         nets = tuple(Network.parse(n) for n in site.excluded_ips)
-        return cls(site, _globs(hosts), _globs(site.excluded_paths), nets)
+        props = frozenset(k for k in site.allowed_props if scrub(k) == k)
+        return cls(site, _globs(hosts), _globs(site.excluded_paths), nets, props)
+
+    def allowed_props(self, name: str, props: Props) -> tuple[Props, int]:
+        """The properties whose keys the site allows (and the tracker's own `url` of outbound-link and download
+        events), and how many others were left out."""
+        builtin = BUILTIN_PROPS.get(name)
+        kept = tuple(p for p in props if p[0] in self.props or p[0] == builtin)
+        return kept, len(props) - len(kept)
 
     def host_allowed(self, hostname: str) -> bool:
         if self._hosts is None:

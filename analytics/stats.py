@@ -12,10 +12,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from analytics import openday, processes, rollup
+from analytics import anonymity, openday, processes, rollup
 from analytics.query import Query, QueryError, check_size, iso, previous, resolve, stored_dimension
 from analytics.sites import Site
 from analytics.store.base import Store
@@ -91,12 +91,21 @@ class OpenDays:
     about the same day share one computation, which runs in a worker process (analytics/openday.py; in a thread
     for a store whose file workers cannot read) so that ingest keeps flowing."""
 
-    def __init__(self, max_age: float = 10.0, stale_for: float = 0.0) -> None:
+    def __init__(self, max_age: float = 10.0, stale_for: float = 0.0, *, min_visitors: int) -> None:
         self.max_age = max_age
+        self.min_visitors = min_visitors
+        """k: rows are computed folded as the stored ones are (analytics/anonymity.py)."""
         self.stale_for = max(stale_for, max_age)
         self._rows: dict[tuple[int, int, tuple[str, str] | None], tuple[float, list[rollup.Row]]] = {}
         self._pending: dict[tuple[int, int, tuple[str, str] | None], asyncio.Task[list[rollup.Row]]] = {}
         self._windows: dict[tuple[int, tuple[str, str] | None, bool, int], tuple[float, int, list[rollup.Row]]] = {}
+
+    def drop(self, site_id: int) -> None:
+        """Forgets the site's rows (a value was just erased from its raw events)."""
+        for key in [k for k in self._rows if k[0] == site_id]:
+            self._rows.pop(key, None)
+        for window in [k for k in self._windows if k[0] == site_id]:
+            self._windows.pop(window, None)
 
     async def window(
         self,
@@ -150,11 +159,13 @@ class OpenDays:
         path = store.reader_path()
         rows: list[rollup.Row] | None = None
         if path is not None:  # in the worker process: the server's interpreter stays free
-            args = (start, end, day.toordinal(), tz.key, only, site.page_goals)
+            args = (start, end, day.toordinal(), tz.key, only, site.page_goals, self.min_visitors)
             rows = await _in_worker(partial(openday.compute, path), site.id, *args)
         if rows is None:
             events = await store.events_between(site.id, start, end)
-            rows = await asyncio.to_thread(rollup.rollup_day, events, day, tz, only, site.page_goals)
+            rows = await asyncio.to_thread(
+                partial(rollup.rollup_day, min_visitors=self.min_visitors), events, day, tz, only, site.page_goals
+            )
         if len(self._rows) > 1000:
             self._rows.clear()
         self._rows[key] = (started, rows)
@@ -164,16 +175,23 @@ class OpenDays:
 class Answerer:
     """One query for one site, at one instant."""
 
-    def __init__(self, store: Store, site: Site, query: Query, now: datetime, open_days: OpenDays | None = None):
+    def __init__(self, store: Store, site: Site, query: Query, now: datetime, open_days: OpenDays):
         self.store, self.site, self.query, self.now = store, site, query, now
+        self.k = open_days.min_visitors
         self.tz = ZoneInfo(site.timezone)
         self.dimension = stored_dimension(query.breakdown) if query.breakdown else ""
         self.filter = (stored_dimension(query.filter[0]), query.filter[1]) if query.filter else None
-        self.open_days = open_days or OpenDays(max_age=0)
+        self.open_days = open_days
         self.windows: dict[int, list[rollup.Row]] = {}
         """24h and realtime windows' rows by end instant, shared with the Answerer of their totals."""
         self.raw_from: date | None = None
         """The local day of the oldest raw event (set by `answer`); None: unknown, every day may have some."""
+        if query.filter and query.filter[1] == anonymity.OTHER:
+            raise QueryError(
+                f"{anonymity.OTHER} is not a value: it gathers the values seen by fewer than "
+                f"privacy.min_visitors ({self.k}) visitors, which cannot be filtered on one by one. Filter on a "
+                "value listed by name"
+            )
         fine = self.filter is not None and rollup.is_fine(self.filter[0]) and rollup.is_fine(self.dimension)
         if fine and not self._same and query.filter:
             raise QueryError(
@@ -328,11 +346,13 @@ class Answerer:
         start, end = resolve(q.date_range, today, min(known, default=today))
         check_size(q, start, end)
         current = await self.collect(start, end, rolled)
-        results, total = self._results(current, await self._totals(current, start, end, rolled))
+        results, total = self._results(*self._anonymous(current, await self._totals(current, start, end, rolled)))
         before = previous(start, end)
         if q.comparisons:
             past = await self.collect(*before, rolled)
-            self._compare(results, self._results(past, await self._totals(past, *before, rolled), False)[0])
+            self._compare(
+                results, self._results(*self._anonymous(past, await self._totals(past, *before, rolled)), False)[0]
+            )
         return self._response(results, total, iso(start), iso(end), [iso(d) for d in before])
 
     def _compare(self, results: list[dict[str, Any]], past: list[dict[str, Any]]) -> None:
@@ -403,11 +423,15 @@ class Answerer:
             rows: list[rollup.Row] | None = None
             if path is not None:
                 args = (start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
-                rows = await _in_worker(partial(openday.window, path), self.site.id, *args, self.site.page_goals)
+                rows = await _in_worker(
+                    partial(openday.window, path), self.site.id, *args, self.site.page_goals, self.k
+                )
             if rows is None:
                 events = await self.store.events_between(self.site.id, start_ms - TIMEOUT_MS, end_ms)
                 rows = await asyncio.to_thread(
-                    partial(rollup.rollup_window, active=realtime, page_goals=self.site.page_goals),
+                    partial(
+                        rollup.rollup_window, active=realtime, page_goals=self.site.page_goals, min_visitors=self.k
+                    ),
                     events,
                     start_ms,
                     end_ms,
@@ -438,11 +462,11 @@ class Answerer:
         )
         whole.windows = self.windows
         totals = (await whole._window(end_ms)).get("", ZERO)
-        results, total = self._results(current, totals)
+        results, total = self._results(*self._anonymous(current, totals))
         if q.comparisons:
             past = await self._window(end_ms - span)
             past_totals = (await whole._window(end_ms - span)).get("", ZERO)
-            self._compare(results, self._results(past, past_totals, False)[0])
+            self._compare(results, self._results(*self._anonymous(past, past_totals), False)[0])
 
         def local(ms: int) -> str:
             return datetime.fromtimestamp(ms // 1000, self.tz).replace(tzinfo=None).isoformat()
@@ -466,6 +490,35 @@ class Answerer:
         )
         whole.raw_from = self.raw_from
         return (await whole.collect(start, end, rolled)).get("", ZERO)
+
+    def _anonymous(self, found: dict[Label, Counts], totals: Counts) -> tuple[dict[Label, Counts], Counts]:
+        """The answer's rows and totals as they may be shown (analytics/anonymity.py): the site's totals per
+        bucket as they are; a filter's totals (per bucket) only if they count at least k visitors; every
+        breakdown (per time bucket) folded at k. A visit-level breakdown whose rows do not add up to the totals
+        (stored pairs read transposed carry no `(other)`; a day too small for any row of it) gets the difference
+        in `(other)`, so that its sums stay the totals'."""
+        k = self.k
+        if k <= 1:
+            return found, totals
+        if self.filter is not None and not anonymity.enough(totals, k):
+            totals = ZERO
+        if not self.dimension or self._same:
+            if self.filter is None:
+                return found, totals
+            return {label: c if anonymity.enough(c, k) else ZERO for label, c in found.items()}, totals
+        if self.query.time:
+            pairs = cast(dict[tuple[str, str], Counts], found)  # with a time dimension: (bucket, value)
+            return cast(dict[Label, Counts], anonymity.fold_groups(pairs, k)), totals
+        rows = dict(found)
+        if self.dimension.startswith("visit:"):
+            summed = ZERO
+            for counts in rows.values():
+                summed = _add(summed, counts)
+            missing = tuple(t - s for t, s in zip(totals, summed, strict=True))
+            if missing[1] > 0:  # visits: a visit-level breakdown counts each visit once
+                other = (max(missing[0], 1), *(max(m, 0) for m in missing[1:]))
+                rows[anonymity.OTHER] = _add(rows.get(anonymity.OTHER, ZERO), other)
+        return anonymity.fold(rows, k, anonymity.OTHER), totals
 
     def _order(self) -> tuple[tuple[str, str], ...]:
         q = self.query

@@ -70,10 +70,12 @@ class StatsApi:
         open_days_stale_for: float = 120.0,
         sessions: Sessions | None = None,
         shared_site: Callable[[Request, str], Awaitable[Site | None]] | None = None,
+        *,
+        min_visitors: int,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.answers = Answers(store, open_days_max_age, open_days_stale_for)
+        self.answers = Answers(store, open_days_max_age, open_days_stale_for, min_visitors=min_visitors)
         self.sessions = sessions
         self.shared_site = shared_site
         self.budget = QUERY_SECONDS

@@ -67,6 +67,10 @@ def user_agents(rng: random.Random, n: int) -> list[str]:
     return sorted(found)
 
 
+PROPS = ("plan", "from")
+"""The custom properties the beacons send, which the benchmark's site stores (`site add --allow-prop`)."""
+
+
 def beacons(n: int, seed: int = 7) -> list[tuple[dict[str, str], str]]:
     rng = random.Random(seed)
     agents = user_agents(rng, 3000)
@@ -96,7 +100,7 @@ def beacons(n: int, seed: int = 7) -> list[tuple[dict[str, str], str]]:
             "w": rng.choice([390, 412, 768, 1280, 1440, 1920]),
         }
         if rng.random() < 0.08:
-            body = {**body, "n": "Signup", "p": {"plan": rng.choice(["free", "pro", "team"]), "from": page}}
+            body = {**body, "n": "Signup", "p": {"plan": rng.choice(["free", "pro", "team"]), "from": page}}  # PROPS
         ip = f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         if rng.random() < 0.2:
             ip = f"2a01:{rng.randint(0, 0xFFFF):x}:{rng.randint(0, 0xFFFF):x}::{rng.randint(1, 0xFFFF):x}"
@@ -246,7 +250,7 @@ def main() -> None:
         }
     )
     subprocess.run(
-        [sys.executable, "-m", "analytics", "site", "add", "example.com"],
+        [sys.executable, "-m", "analytics", "site", "add", "example.com", *(f"--allow-prop={k}" for k in PROPS)],
         cwd=work,
         env=env,
         check=True,

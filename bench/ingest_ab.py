@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import ROOT, SHARED_GEO, TEST_GEO, beacons, free_port, lua_script, paced, wait_ready, wrk
+from bench.ingest import PROPS, ROOT, SHARED_GEO, TEST_GEO, beacons, free_port, lua_script, paced, wait_ready, wrk
 
 NO_LIMITS = {"ANALYTICS_INGEST_RATE_LIMIT_SITE_PER_MINUTE": "0", "ANALYTICS_INGEST_RATE_LIMIT_ADDRESS_PER_MINUTE": "0"}
 
@@ -48,6 +48,10 @@ def measure(
     )
     cli = [sys.executable, "-m", "analytics"]
     subprocess.run([*cli, "site", "add", "example.com"], cwd=folder, env=env, check=True, capture_output=True)
+    # A tree with a property allow-list stores the beacons' properties as one without does (an older tree has no
+    # such command: it fails, and stores them anyway).
+    allow = [f"--allow={k}" for k in PROPS]
+    subprocess.run([*cli, "site", "props", "example.com", *allow], cwd=folder, env=env, capture_output=True)
     port = free_port()
     env["ANALYTICS_SERVER_PORT"] = str(port)
     with open(folder / "server.log", "wb") as log:

@@ -115,7 +115,7 @@ async def make_data(path: Path, days: int, visits: int) -> tuple[str, str]:
     await store.insert_events(batch)
     print(f"generated {written + len(batch):,} events over {days + 1} days", flush=True)
     started = time.perf_counter()
-    report = await rollup_site(store, site, now)
+    report = await rollup_site(store, site, now, min_visitors=1)
     print(f"rolled up {len(report.days)} days in {time.perf_counter() - started:.0f} s", flush=True)
     key, token = apikeys.new_key(), accounts.new_token(256)
     await store.add_api_key("bench", apikeys.digest(key), apikeys.display_prefix(key), [site.id], now_ms)

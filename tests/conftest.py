@@ -49,10 +49,13 @@ def config(tmp_path: Path) -> Config:
     # In-process, the app shares its event loop with the test itself (Hypothesis generating and shrinking
     # examples, a test's own synchronous work): that loop's lag says nothing about the server's load, so
     # shedding by it is off here. It is tested on its own (tests/test_hostile.py: LoopLag, the admitted share).
+    # Most tests check exact figures of one to a few visitors: they run with k = 1 (no threshold); the threshold
+    # is tested on its own (tests/test_anonymity.py), with the default k.
     return (
         Config()
         .replace("database", url=f"sqlite:///{tmp_path}/data/analytics.db")
         .replace("ingest", shed_loop_lag_ms=60_000)
+        .replace("privacy", min_visitors=1)
     )
 
 
@@ -109,8 +112,12 @@ async def start(config: Config, clock: Clock) -> AsyncIterator[Harness]:
             yield Harness(app, client, clock)
 
 
+PROPS = ("plan", "seats")
+"""The custom properties the default site stores (a site stores those it allows, none by default)."""
+
+
 @pytest.fixture
 async def harness(config: Config, clock: Clock) -> AsyncIterator[Harness]:
     async with start(config, clock) as h:
-        await h.add_site()
+        await h.add_site(allowed_props=PROPS)
         yield h

@@ -85,7 +85,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, in
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ANALYTICS_")}
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     env["ANALYTICS_INGEST_BATCH_INTERVAL_MS"] = "1"
-    assert run_cli(workdir, env, "site", "add", "site.test").returncode == 0
+    env["ANALYTICS_PRIVACY_MIN_VISITORS"] = "1"  # single test visits are checked one by one (k: test_anonymity.py)
+    added = run_cli(workdir, env, "site", "add", "site.test", *(f"--allow-prop={k}" for k in ("plan", "seats", "when")))
+    assert added.returncode == 0, added.stderr
     server = start_server(workdir, env)
     site_port = free_port()
     handler = type("Handler", (SiteHandler,), {"stats_port": int(server.url.rsplit(":", 1)[1]), "site_port": site_port})

@@ -14,9 +14,11 @@ import httpx
 import pytest
 
 from analytics import accounts
+from analytics.app import flush_drops
 from analytics.cli import main
 from analytics.config import Config
 from analytics.jobs import purge
+from analytics.sites import Goal
 from tests.conftest import Clock, Harness, pageview, start
 
 PASSWORD = "correct horse battery"
@@ -195,6 +197,14 @@ async def test_goals_and_api_keys_from_the_settings(site: Harness) -> None:
     assert again.status_code == 400 and "already exists" in again.text
     page_goal = await site.client.post(f"{base}/goal-add", data={"csrf": token, "kind": "page", "value": "thanks"})
     assert page_goal.status_code == 400 and "starting with /" in page_goal.text
+    personal = await site.client.post(f"{base}/goal-add", data={"csrf": token, "kind": "page", "value": "/u/1234567"})
+    assert personal.status_code == 400 and "stored as &#39;/u/(number)&#39;, so use that" in personal.text
+    example = next(s for s in await site.store.list_sites() if s.domain == "example.com")
+    await site.store.add_goal(example.id, Goal("event", "Order 1234567"), 0)  # made before scrubbing: removable
+    removed = await site.client.post(
+        f"{base}/goal-remove", data={"csrf": token, "kind": "event", "value": "Order 1234567"}
+    )
+    assert removed.status_code == 303
     example = next(s for s in await site.store.list_sites() if s.domain == "example.com")
     assert [g.label for g in await site.store.list_goals(example.id)] == ["Signup"]
     created = await site.client.post(f"{base}/key-create", data={"csrf": token, "name": "Reporting"})
@@ -339,11 +349,46 @@ async def test_the_dashboard_lists_goals_and_property_keys(site: Harness) -> Non
     await site.client.post(
         "/sites/example.com/settings/goal-add", data={"csrf": token, "kind": "page", "value": "/thanks/*"}
     )
+    saved = await site.client.post(
+        "/sites/example.com/settings/props", data={"csrf": token, "allowed_props": "plan\n<b>size"}
+    )
+    assert saved.status_code == 303
+    await site.services.registry.refresh()
     await site.send(pageview(name="Signup", props={"plan": "pro", "<b>size": "10"}))
     page = await site.client.get("/sites/example.com")
     assert 'data-goals="[&#34;Visit /thanks/*&#34;]"' in page.text
     assert '<button data-dim="event:props:plan">plan</button>' in page.text
-    assert "&lt;b&gt;size" in page.text and "<b>size" not in page.text  # a visitor's key, escaped
+    assert "&lt;b&gt;size" in page.text and "<b>size" not in page.text  # a key as sent, escaped
+
+
+async def test_the_settings_list_the_property_keys_stored_and_count_those_left_out(site: Harness) -> None:
+    await login(site.client)
+    token = await csrf_of(site.client)
+    base = "/sites/example.com/settings"
+    page = (await site.client.get(base)).text
+    assert '<textarea id="allowed_props" name="allowed_props">plan\nseats</textarea>' in page
+    assert "left out" not in page
+    saved = await site.client.post(f"{base}/props", data={"csrf": token, "allowed_props": " plan \n\nauthor\nplan"})
+    assert saved.status_code == 303 and saved.headers["location"] == f"{base}?saved=props"
+    example = next(s for s in await site.store.list_sites() if s.domain == "example.com")
+    assert example.allowed_props == ("plan", "author")
+    await site.services.registry.refresh()
+    await site.send(pageview(name="Signup", props={"plan": "pro", "seats": 3, "email": "jane@example.com"}))
+    await flush_drops(site.services)
+    page = (await site.client.get(base)).text
+    assert "2 properties were left out in the last 30 days because their keys are not listed." in page
+    for bad, message in (
+        ("jane@example.com", "looks like personal data"),
+        ("user_8f2a9c3e5b7d1f4a6c8e", "looks like personal data"),
+        ("x" * 301, "1 to 300 characters"),
+        ("\n".join(f"k{i}" for i in range(101)), "at most 100 property keys"),
+    ):
+        refused = await site.client.post(f"{base}/props", data={"csrf": token, "allowed_props": bad})
+        assert refused.status_code == 400 and message in refused.text, bad[:40]
+    assert next(s for s in await site.store.list_sites() if s.domain == "example.com").allowed_props == (
+        "plan",
+        "author",
+    )
 
 
 async def test_regions_and_cities_tabs_only_when_recorded(site: Harness, config: Config, clock: Clock) -> None:

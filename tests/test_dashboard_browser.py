@@ -88,7 +88,8 @@ def real_country(code: str) -> str:
 
 def populate(workdir: Path, env: dict[str, str], days: int = 14, visits_per_day: int = 120) -> None:
     """A site with `days` days of generated traffic up to now, rolled up, and an owner account."""
-    assert run_cli(workdir, env, "site", "add", SITE, "--timezone", "Europe/Paris").returncode == 0
+    added = run_cli(workdir, env, "site", "add", SITE, "--timezone", "Europe/Paris", "--allow-prop", PAYLOADS["key"])
+    assert added.returncode == 0, added.stderr
 
     async def write() -> None:
         store = SQLiteStore(workdir / "data" / "analytics.db")
@@ -136,6 +137,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, st
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ANALYTICS_")}
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     env["ANALYTICS_INGEST_BATCH_INTERVAL_MS"] = "1"
+    env["ANALYTICS_PRIVACY_MIN_VISITORS"] = "1"  # single test visits are checked one by one (k: test_anonymity.py)
     populate(workdir, env)
     created = run_cli(workdir, env, "apikey", "create", "--site", SITE)
     assert created.returncode == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from analytics import privacy
 from analytics.cli import parser
 from analytics.config import IngestConfig, options
-from analytics.store.sqlite_connect import SCRUB_PAUSE_S, SCRUB_TRIES, SCRUB_WAIT_MS
+from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, WIPE_WAIT_MS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -44,6 +44,7 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "site list",
         "site remove",
         "site snippet",
+        "site props",
         "rollup",
         "purge",
         "apikey create",
@@ -77,7 +78,7 @@ def test_the_readme_states_how_long_a_destroyed_salt_can_survive_on_disk() -> No
     """The grace after the day, one upkeep round, then every try at emptying the WAL (rounded up to 5 s)."""
     grace = privacy.SALT_GRACE
     upkeep = timedelta(seconds=min(IngestConfig().site_refresh_seconds, 60))
-    tries = timedelta(seconds=SCRUB_TRIES * SCRUB_WAIT_MS / 1000 + (SCRUB_TRIES - 1) * SCRUB_PAUSE_S)
+    tries = timedelta(seconds=WIPE_TRIES * WIPE_WAIT_MS / 1000 + (WIPE_TRIES - 1) * WIPE_PAUSE_S)
     seconds = math.ceil((grace + upkeep + tries).total_seconds() / 5) * 5
     latest = (datetime(2026, 1, 1) + timedelta(seconds=seconds)).strftime("%H:%M:%S")
     assert f"deleted {grace // timedelta(minutes=1)} minutes after the day ends" in README

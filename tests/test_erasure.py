@@ -100,6 +100,7 @@ async def test_a_destroyed_salt_is_in_no_file_and_purged_events_in_no_free_page(
         await h.add_site()
         salt, ids = await ingest_a_day(h)
         assert found(data_files(h), {"salt": salt}), "the salt is on disk while it is in use"
+        assert found(main_files(h), {"path": MARKER.encode()}), "and so are the events"
 
         # During the day, a backup holds neither the salt nor any raw event of the day.
         copies = await h.store.backup(tmp_path / "backup")
@@ -112,11 +113,11 @@ async def test_a_destroyed_salt_is_in_no_file_and_purged_events_in_no_free_page(
         assert await h.rows("SELECT day FROM salts") == []
         assert found(data_files(h), salt_needles(salt)) == []
         assert main_files(h)[1].stat().st_size == 0  # the WAL is truncated
-        assert not h.store.scrub_pending
+        assert not h.store.wipe_pending
 
         # The rollup, then the purge of the raw events: none of them is left in a free page, nor in the WAL.
         clock.now = DAY + timedelta(days=2, hours=16)
-        _, cleaned = await run_jobs(h.store, clock(), "test", 48, 25)
+        _, cleaned = await run_jobs(h.store, clock(), "test", 48, 25, min_visitors=1)
         assert cleaned is not None and cleaned.raw_events == 1000 + len(ids) and cleaned.emptied
         assert (await h.rows("PRAGMA freelist_count"))[0]["freelist_count"] > 0  # the deleted rows' pages
         assert found(data_files(h), visitor_needles(ids)) == []
@@ -146,7 +147,7 @@ async def test_a_backup_keeps_the_raw_events_of_days_whose_salt_is_gone(
     assert found(copies, {**salt_needles(salt), **salt_needles(today_salt), **visitor_needles(today_ids)}) == []
 
 
-async def test_a_reader_holding_the_wal_delays_the_scrub_which_the_next_upkeep_retries(
+async def test_a_reader_holding_the_wal_delays_the_wipe_which_the_next_upkeep_retries(
     config: Config, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with start(config, clock) as h:
@@ -154,7 +155,7 @@ async def test_a_reader_holding_the_wal_delays_the_scrub_which_the_next_upkeep_r
         salt, _ = await ingest_a_day(h)
         store = h.store
         assert isinstance(store, SQLiteStore)
-        store.scrub_tries, store.scrub_pause_s = 3, 0.01
+        store.wipe_tries, store.wipe_pause_s = 3, 0.01
         reader = sqlite3.connect(store.path)  # another process's long read transaction, say
         reader.execute("BEGIN")
         reader.execute("SELECT COUNT(*) FROM events").fetchone()
@@ -162,23 +163,23 @@ async def test_a_reader_holding_the_wal_delays_the_scrub_which_the_next_upkeep_r
         with caplog.at_level(logging.INFO, logger="analytics.store"):
             await upkeep(h.services, clock())
         assert await h.rows("SELECT day FROM salts") == []
-        assert store.scrub_pending and store.wal_blocked == 1
+        assert store.wipe_pending and store.wal_blocked == 1
         assert "the WAL of analytics.db is not emptied yet" in caplog.text
         reader.rollback()
         reader.close()
 
         clock.advance(minutes=1)
         await upkeep(h.services, clock())
-        assert not store.scrub_pending
+        assert not store.wipe_pending
         assert found(data_files(h), salt_needles(salt)) == []
 
 
-async def test_the_metrics_show_the_scrub(config: Config, clock: Clock) -> None:
+async def test_the_metrics_show_the_wipe(config: Config, clock: Clock) -> None:
     config = config.replace("server", metrics_networks=("127.0.0.0/8",))
     async with start(config, clock) as h:
         text = (await h.client.get("/metrics")).text
     assert "analytics_store_wal_blocked_total 0" in text
-    assert "analytics_store_scrub_pending 0" in text  # the start scrubbed the files
+    assert "analytics_store_wipe_pending 0" in text  # the start wiped the files
 
 
 async def test_every_connection_overwrites_deleted_content_and_bounds_its_wal(tmp_path: Path) -> None:
@@ -294,7 +295,7 @@ async def test_no_log_line_at_debug_shows_a_salt_a_visitor_hash_an_event_or_a_to
         clock.now = DAY + timedelta(days=1, hours=1)
         await upkeep(h.services, clock())  # the salt's destruction
         clock.now = DAY + timedelta(days=2, hours=16)
-        await run_jobs(h.store, clock(), "test", 48, 25)  # rollup and purge
+        await run_jobs(h.store, clock(), "test", 48, 25, min_visitors=1)  # rollup and purge
         await logged.aclose()
     text = "\n".join(every_logger_at_debug.lines)
     assert "POST /api/event 202" in text and "GET /share/… 404" in text  # the access log was on

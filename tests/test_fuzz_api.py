@@ -65,12 +65,12 @@ async def api(config: Config) -> AsyncIterator[Api]:
     """A site with two days of traffic (one rolled up, one open), an API key and a shared link for it."""
     clock = Clock(datetime(2026, 3, 13, 10, tzinfo=UTC))
     async with start(config, clock) as h:
-        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.add_site("example.com", timezone="Europe/Paris", allowed_props=("plan",))
         await h.send(pageview(referrer="https://www.google.com/", props={"plan": "pro"}))
         await h.send(pageview(name="Signup", url="https://example.com/thanks?utm_source=mail"))
         clock.now = datetime(2026, 3, 14, 15, tzinfo=UTC)
         site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
-        await rollup_site(h.store, site, clock.now)
+        await rollup_site(h.store, site, clock.now, min_visitors=1)
         await h.send(pageview(url="https://example.com/blog"))
         key, token = apikeys.new_key(), accounts.new_token(256)
         await h.store.add_api_key("fuzz", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)

@@ -32,9 +32,11 @@ hostile = st.text(st.characters(codec="utf-8"), max_size=30) | st.sampled_from(
 header_bytes = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")) | hostile.map(
     lambda t: t.replace("\r", "").replace("\n", "").encode("utf-8")
 )
-ACTIONS = ["general", "goal-add", "goal-remove", "key-create", "key-revoke", "link-revoke", "remove", "nothing"]
+ACTIONS = ["general", "props", "goal-add", "goal-remove", "key-create", "key-revoke", "link-revoke", "remove",
+           "nothing"]  # fmt: skip
 FIELDS = ["csrf", "email", "password", "next", "timezone", "allowed_hostnames", "excluded_ips", "excluded_paths",
-          "kind", "value", "name", "id", "days", "embeddable", "confirm", "domain", "code", "repeat"]  # fmt: skip
+          "allowed_props", "kind", "value", "name", "id", "days", "embeddable", "confirm", "domain", "code",
+          "repeat"]  # fmt: skip
 forms = st.dictionaries(st.sampled_from(FIELDS) | hostile, hostile, max_size=6)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LONG = settings(FUZZ, max_examples=1500)

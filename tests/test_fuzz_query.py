@@ -78,12 +78,12 @@ async def api(config: Config) -> AsyncIterator[tuple[Harness, str, str]]:
     """A site with a rolled-up day and an open one, its API key and a shared link."""
     clock = Clock(datetime(2026, 3, 13, 10, tzinfo=UTC))
     async with start(config, clock) as h:
-        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.add_site("example.com", timezone="Europe/Paris", allowed_props=("plan",))
         await h.send(pageview(referrer="https://www.google.com/"))
         await h.send(pageview(name="Signup", props={"plan": "pro"}), headers={"User-Agent": IPHONE_UA})
         clock.now = datetime(2026, 3, 14, 15, tzinfo=UTC)
         site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
-        await rollup_site(h.store, site, clock.now)
+        await rollup_site(h.store, site, clock.now, min_visitors=1)
         await h.send(pageview(url="https://example.com/blog"))
         key, token = apikeys.new_key(), accounts.new_token(256)
         await h.store.add_api_key("fuzz", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)

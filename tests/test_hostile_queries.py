@@ -47,7 +47,7 @@ async def hostile(config: Config) -> AsyncIterator[Hostile]:
         await h.send(pageview(referrer="https://www.google.com/"))
         clock.now = datetime(2026, 3, 14, 15, tzinfo=UTC)
         site = (await h.store.list_sites())[0]
-        await rollup_site(h.store, site, clock.now)
+        await rollup_site(h.store, site, clock.now, min_visitors=1)
         await h.send(pageview(url="https://example.com/blog"))
         key, link, locked = apikeys.new_key(), accounts.new_token(256), accounts.new_token(256)
         await h.store.add_api_key("t", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)

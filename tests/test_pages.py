@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.beacon import parse_url
-from analytics.pages import Page, page
+from analytics.pages import Page, hash_route, page
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,22 @@ from analytics.pages import Page, page
 )
 def test_page_keeps_path_and_utm_values_only(url: str, hash_mode: bool, expected: Page) -> None:
     assert page(parse_url(url), hash_mode) == expected
+
+
+@pytest.mark.parametrize(
+    ("fragment", "route"),
+    [
+        ("/settings", "/settings"),
+        ("/", "/"),
+        ("!/users/42", "!/users/42"),
+        ("/verify?email=jane@example.com&code=482913", "/verify"),
+        ("/search&q=jane", "/search"),
+        ("access_token=ya29.a0AfH6&token_type=Bearer&expires_in=3599", ""),
+        ("/callback/token=abc", "/callback/"),
+        ("?utm_source=x", ""),
+    ],
+)
+def test_a_hash_route_keeps_its_route_and_drops_its_parameters(fragment: str, route: str) -> None:
+    assert hash_route(fragment) == route
+    path = page(parse_url(f"https://example.com/app#{fragment}"), hash_mode=True).path
+    assert path == (f"/app#{route}" if route else "/app")

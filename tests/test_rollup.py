@@ -43,7 +43,7 @@ def test_totals_and_breakdowns_of_one_day() -> None:
         event(ts=at(DAY1, 11), visitor_id=2, pathname="/pricing", source="", country="DE"),
         event(ts=at(DAY1, 15), visitor_id=1, pathname="/", source="", country="FR"),  # a second visit
     ]
-    rows = rows_by_key(rollup_day(events, DAY1, PARIS))
+    rows = rows_by_key(rollup_day(events, DAY1, PARIS, min_visitors=1))
     # visitors, visits, pageviews, events, bounces, duration (s)
     assert rows[("", "")] == (2, 3, 4, 5, 2, 360)
     assert rows[("visit:source", "Google")] == (1, 1, 2, 3, 0, 360)
@@ -61,9 +61,11 @@ def test_totals_and_breakdowns_of_one_day() -> None:
 
 def test_hourly_totals_are_in_the_sites_time_zone() -> None:
     events = [event(ts=at(DAY1, 0, 30), visitor_id=1), event(ts=at(DAY1, 23, 50), visitor_id=2)]
-    hourly = rows_by_key(rollup_day(events, DAY1, PARIS), HOUR)
+    hourly = rows_by_key(rollup_day(events, DAY1, PARIS, min_visitors=1), HOUR)
     assert list(hourly) == [("", "")]
-    hours = sorted(r.bucket for r in rollup_day(events, DAY1, PARIS) if r.period == HOUR and not r.filter_dimension)
+    hours = sorted(
+        r.bucket for r in rollup_day(events, DAY1, PARIS, min_visitors=1) if r.period == HOUR and not r.filter_dimension
+    )
     assert hours == [local_hour(at(DAY1, 0, 30), PARIS), local_hour(at(DAY1, 23, 50), PARIS)]
     assert hours[1] - hours[0] == 23
 
@@ -74,8 +76,8 @@ def test_a_visit_belongs_to_the_day_it_starts_in_with_all_its_events() -> None:
         event(ts=at(date(2026, 3, 15), 0, 10), visitor_id=1, pathname="/after-midnight"),
         event(ts=at(date(2026, 3, 15), 9), visitor_id=2, pathname="/next-day"),
     ]
-    first = rows_by_key(rollup_day(events, DAY1, PARIS))
-    second = rows_by_key(rollup_day(events, date(2026, 3, 15), PARIS))
+    first = rows_by_key(rollup_day(events, DAY1, PARIS, min_visitors=1))
+    second = rows_by_key(rollup_day(events, date(2026, 3, 15), PARIS, min_visitors=1))
     assert first[("", "")][:3] == (1, 1, 2)
     assert ("event:page", "/after-midnight") in first
     assert second[("", "")][:3] == (1, 1, 1)
@@ -113,7 +115,7 @@ async def test_rollup_job_writes_days_and_months_idempotently(harness: Harness) 
     harness.clock.now = datetime(2026, 3, 14, 10, tzinfo=UTC)
     await harness.send(pageview(), headers={"User-Agent": IPHONE_UA})
     site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
-    report = await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC))
+    report = await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC), min_visitors=1)
     assert report.days == [date(2026, 3, 13), date(2026, 3, 14)] and report.visits == 2
     query = (
         "SELECT period, bucket, dim, val, visitors, visits, pageviews, bounces FROM agg "
@@ -123,8 +125,8 @@ async def test_rollup_job_writes_days_and_months_idempotently(harness: Harness) 
     totals = [(r["period"], r["visitors"], r["visits"], r["pageviews"]) for r in first if r["dim"] == 0]
     assert (1, 1, 1, 2) in totals and (1, 1, 1, 1) in totals  # the two days
     assert (2, 2, 2, 3) in totals  # March = the sum of its days
-    assert (await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC))).days == []
-    again = await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC), again=True)
+    assert (await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC), min_visitors=1)).days == []
+    again = await rollup_site(harness.store, site, datetime(2026, 3, 15, 12, tzinfo=UTC), again=True, min_visitors=1)
     assert len(again.days) == 2
     assert await agg(harness, query) == first
     sources = await agg(
@@ -144,7 +146,7 @@ async def test_purge_keeps_raw_events_until_rolled_up_and_old_enough(harness: Ha
     nothing = await purge(harness.store, now, 48, 25)
     assert nothing.raw_events == 0  # old enough, but not rolled up yet
     site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
-    await rollup_site(harness.store, site, now)
+    await rollup_site(harness.store, site, now, min_visitors=1)
     first = await purge(harness.store, now, 48, 25)
     assert first.raw_events == 1  # the 10th: rolled up and over 48 h old; the 12th is neither
     assert [r["pathname"] for r in await harness.rows()] == ["/later"]
@@ -158,7 +160,7 @@ async def test_purge_deletes_aggregates_past_retention_and_values_nothing_uses(h
     harness.clock.now = datetime(2026, 2, 10, 10, tzinfo=UTC)
     await harness.send(pageview(url="https://example.com/recent-page"))
     site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
-    await rollup_site(harness.store, site, datetime(2026, 2, 12, tzinfo=UTC))
+    await rollup_site(harness.store, site, datetime(2026, 2, 12, tzinfo=UTC), min_visitors=1)
     assert {"value": "/ancient-page"} in await harness.rows("SELECT value FROM dim_values")
     report = await purge(harness.store, datetime(2026, 3, 1, tzinfo=UTC), 48, 25)
     assert report.aggregate_rows > 0 and report.unused_values > 0 and report.raw_events == 2
@@ -185,11 +187,11 @@ async def test_run_jobs_refuses_while_another_worker_runs_them(harness: Harness)
     now = datetime(2026, 3, 12, 20, tzinfo=UTC)
     assert await harness.store.acquire_lease(LEASE, "other-worker", int(now.timestamp() * 1000), 60_000)
     with pytest.raises(Busy, match="another worker"):
-        await run_jobs(harness.store, now, "me", 48, 25)
+        await run_jobs(harness.store, now, "me", 48, 25, min_visitors=1)
     await harness.store.release_lease(LEASE, "other-worker")
     harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
     await harness.send(pageview())
-    reports, cleaned = await run_jobs(harness.store, now, "me", 48, 25)
+    reports, cleaned = await run_jobs(harness.store, now, "me", 48, 25, min_visitors=1)
     assert [len(r.days) for r in reports] == [2] and cleaned is not None and cleaned.raw_events == 1
 
 
@@ -198,8 +200,8 @@ async def test_a_killed_jobs_holder_blocks_the_others_for_two_minutes_at_most(ha
     # `analytics rollup` took the lease, then was killed with SIGKILL: nothing released or renews it.
     assert await harness.store.acquire_lease(LEASE, "cli-killed", int(now.timestamp() * 1000), LEASE_TTL_MS)
     with pytest.raises(Busy):
-        await run_jobs(harness.store, now + timedelta(minutes=1), "server", 48, 25)
-    reports, _ = await run_jobs(harness.store, now + timedelta(minutes=2, seconds=1), "server", 48, 25)
+        await run_jobs(harness.store, now + timedelta(minutes=1), "server", 48, 25, min_visitors=1)
+    reports, _ = await run_jobs(harness.store, now + timedelta(minutes=2, seconds=1), "server", 48, 25, min_visitors=1)
     assert reports
 
 
@@ -216,7 +218,7 @@ async def test_the_lease_is_renewed_while_the_jobs_run(harness: Harness, monkeyp
     harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
     await harness.send(pageview())
     now = datetime(2026, 3, 12, 20, tzinfo=UTC)
-    running = asyncio.create_task(run_jobs(store, now, "me", 48, 25))
+    running = asyncio.create_task(run_jobs(store, now, "me", 48, 25, min_visitors=1))
     await asyncio.sleep(0.3)
     [lease] = await harness.rows("SELECT holder, expires_at FROM leases")
     assert lease["holder"] == "me" and lease["expires_at"] > int(now.timestamp() * 1000) + LEASE_TTL_MS
@@ -236,5 +238,5 @@ async def test_the_rollup_runs_outside_the_servers_interpreter(
     harness.clock.now = datetime(2026, 3, 10, 10, tzinfo=UTC)
     await harness.send(pageview())
     site = next(s for s in await harness.store.list_sites() if s.domain == "example.com")
-    report = await rollup_site(harness.store, site, datetime(2026, 3, 12, 20, tzinfo=UTC))
+    report = await rollup_site(harness.store, site, datetime(2026, 3, 12, 20, tzinfo=UTC), min_visitors=1)
     assert report.visits == 1 and report.rows > 0

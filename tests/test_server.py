@@ -76,6 +76,11 @@ def run_cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Comple
 
 @pytest.fixture
 def server_env(tmp_path: Path) -> dict[str, str]:
+    return server_env_for(tmp_path)
+
+
+def server_env_for(tmp_path: Path) -> dict[str, str]:
+    """The environment of a real server in tmp_path: debug logs and the access log on, a GeoIP database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     env.update(
         {

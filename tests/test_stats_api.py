@@ -27,7 +27,7 @@ async def stats(config: Config) -> AsyncIterator[tuple[Harness, str]]:
     """Three days of traffic in Paris: March 10 and 11 rolled up, March 12 (today) still open."""
     clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
     async with start(config, clock) as h:
-        await h.add_site("example.com", timezone="Europe/Paris")
+        await h.add_site("example.com", timezone="Europe/Paris", allowed_props=("plan",))
         await h.send(pageview(referrer="https://www.google.com/"))
         await h.send(pageview(url="https://example.com/pricing", referrer="https://www.google.com/"))
         await h.send(pageview(), headers={"User-Agent": IPHONE_UA, "X-Forwarded-For": "90.84.0.9"})
@@ -36,7 +36,7 @@ async def stats(config: Config) -> AsyncIterator[tuple[Harness, str]]:
         await h.send(pageview(url="https://example.com/blog"))
         clock.now = datetime(2026, 3, 12, 10, tzinfo=UTC)
         site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
-        assert (await rollup_site(h.store, site, clock.now)).days == [
+        assert (await rollup_site(h.store, site, clock.now, min_visitors=1)).days == [
             datetime(2026, 3, 10).date(),
             datetime(2026, 3, 11).date(),
         ]
@@ -215,7 +215,7 @@ async def test_old_filtered_breakdowns_are_kept_by_whole_months(stats: tuple[Har
     h, key = stats
     site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
     later = datetime(2026, 4, 28, 12, tzinfo=UTC)  # March 10 is now more than RECENT_DAYS ago
-    await rollup_site(h.store, site, later)
+    await rollup_site(h.store, site, later, min_visitors=1)
     await purge(h.store, later, config.privacy.raw_retention_hours, config.privacy.aggregate_retention_months)
     assert await agg_days_rows(h) == 0  # the recent filtered rows are gone
     h.clock.now = later
@@ -263,7 +263,7 @@ async def test_ranges_over_several_months_add_every_month_once(config: Config) -
                 await h.send(pageview(url="https://example.com/a", referrer="https://www.google.com/"))
         clock.now = datetime(2026, 5, 2, 12, tzinfo=UTC)
         site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
-        await rollup_site(h.store, site, clock.now)
+        await rollup_site(h.store, site, clock.now, min_visitors=1)
         key = apikeys.new_key()
         await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
         google = [["is", "visit:source", ["Google"]]]
@@ -434,7 +434,7 @@ async def test_page_goals_count_as_conversions_closed_and_open(config: Config) -
         await h.send(pageview(url="https://example.com/thanks/team"), headers={"X-Forwarded-For": "90.84.0.9"})
         site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
         assert site.page_goals == ("/thanks/*",)
-        await rollup_site(h.store, site, clock.now)  # March 10 closed; March 11 open
+        await rollup_site(h.store, site, clock.now, min_visitors=1)  # March 10 closed; March 11 open
         key = apikeys.new_key()
         await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
         body = {"site_id": "example.com", "date_range": "7d"}
@@ -492,12 +492,12 @@ async def test_a_question_that_waited_past_its_deadline_is_dropped_by_the_worker
     h, _ = stats
     site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
     query = parse({**BASE, "metrics": ["visitors"]})
-    limits = answers.Limits(-1, time.time() - 0.01, 5.0, 5000, 10.0, 120.0)
+    limits = answers.Limits(-1, time.time() - 0.01, 5.0, 5000, 10.0, 120.0, 1)
     loop = asyncio.get_running_loop()
     path = h.store.reader_path()
     with pytest.raises(TimeoutError):
         await loop.run_in_executor(openday.pool(site.id), answers.answer_here, path, site, query, h.clock(), limits)
-    limits = answers.Limits(-1, time.time() + 10, 5.0, 5000, 10.0, 120.0)
+    limits = answers.Limits(-1, time.time() + 10, 5.0, 5000, 10.0, 120.0, 1)
     found = await loop.run_in_executor(openday.pool(site.id), answers.answer_here, path, site, query, h.clock(), limits)
     assert json.loads(found)["results"][0]["metrics"] == [4]
 

@@ -230,3 +230,68 @@ async def test_a_backup_copies_both_files_while_the_store_is_open_and_never_over
         await copy.close()
     with pytest.raises(StoreError, match="holds the database itself"):
         await store.backup(store.path.parent)
+
+
+def _before_version(path: Path, version: int) -> sqlite3.Connection:
+    """A database as an older version left it: the migrations before `version` applied."""
+    from analytics.store.dialect import SQLITE
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)")
+    for migration in load_migrations():
+        if migration.version < version:
+            for statement in SQLITE.migration(migration.sql):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (migration.version, migration.name)
+            )
+    return db
+
+
+async def test_sites_made_before_the_allow_list_keep_the_property_keys_they_use(tmp_path: Path) -> None:
+    db = _before_version(tmp_path / "a.db", 7)
+    for id_, domain in ((1, "old.example"), (2, "quiet.example")):
+        db.execute(
+            "INSERT INTO sites (id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, created_at) "
+            "VALUES (?, ?, 'UTC', '[]', '[]', '[]', 0)",
+            (id_, domain),
+        )
+    db.execute("INSERT INTO dim_values (id, dim, value) VALUES (3, 99, 'plan'), (4, 99, 'x@example.com')")
+    db.execute("INSERT INTO agg VALUES (1, 2, 24000, 0, 0, 1003, 9, 1, 1, 1, 1, 0, 0)")  # a month of plan = ...
+    db.execute("INSERT INTO agg VALUES (1, 2, 24000, 0, 0, 1004, 9, 1, 1, 1, 1, 0, 0)")
+    db.execute("INSERT INTO agg VALUES (2, 1, 740000, 1003, 9, 1, 7, 1, 1, 1, 1, 0, 0)")  # filtered: not a key used
+    row = event(1, props='{"author": "x", "user_48151623": "y", "plan": "pro"}')
+    db.execute(f"INSERT INTO events ({', '.join(Event._fields)}) VALUES ({', '.join('?' * len(row))})", row)
+    db.close()
+    s = SQLiteStore(tmp_path / "a.db")
+    await s.open()
+    try:
+        assert [m.version for m in await s.migrate()] == [7]
+        sites = {site.domain: site.allowed_props for site in await s.list_sites()}
+        assert sites == {"old.example": ("author", "plan"), "quiet.example": ()}
+        new = await s.add_site(SiteSettings("new.example"), 0)
+        assert new.allowed_props == ()
+    finally:
+        await s.close()
+
+
+async def test_drop_counters_add_up_by_site_day_and_reason_and_go_with_their_site(store: SQLiteStore) -> None:
+    site = await store.add_site(SiteSettings("example.com"), 0)
+    other = await store.add_site(SiteSettings("other.example"), 0)
+    await store.insert_events([event(site.id)], [(site.id, 740000, "bot", 2), (site.id, 740000, "gpc", 1)])
+    await store.insert_events(
+        [], [(site.id, 740000, "bot", 3), (site.id, 740001, "bot", 1), (other.id, 740000, "dnt", 4)]
+    )
+    assert await store.count_events() == 1
+    assert await store.drop_counts(site.id, 740000, 740001) == [
+        (site.id, 740000, "bot", 5),
+        (site.id, 740000, "gpc", 1),
+        (site.id, 740001, "bot", 1),
+    ]
+    assert await store.drop_counts(site.id, 740001, 740001) == [(site.id, 740001, "bot", 1)]
+    assert await store.delete_drops_before(site.id, 740001) == 2
+    await store.remove_site("other.example")
+    assert await store.drop_counts(other.id, 0, 10**6) == []
+    with pytest.raises(InvalidData):  # a refused row takes the counts of its batch with it
+        await store.insert_events([event(site.id, ts=2**64)], [(site.id, 740001, "bot", 10)])
+    assert await store.drop_counts(site.id, 740001, 740001) == [(site.id, 740001, "bot", 1)]

@@ -15,9 +15,30 @@ from typing import Protocol
 
 from analytics.accounts import SharedLink, User
 from analytics.apikeys import ApiKey
+from analytics.drops import DropRow
 from analytics.events import Event
 from analytics.rollup import Row
 from analytics.sites import Goal, Site, SiteSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What `forget_value` did."""
+
+    dimension: str
+    value: str
+    aggregate_rows: int
+    """Rows of the value merged into (other), and rows filtered by it deleted."""
+    raw_events: int
+    """Raw events that carried it, now with `(other)` in its place."""
+    values: int
+    """Stored values deleted (the value under each of its dimensions, when no other site uses it)."""
+
+    def __str__(self) -> str:
+        return (
+            f"forgot {self.dimension} = {self.value!r}: {self.aggregate_rows} aggregate rows merged into "
+            f"(other) or deleted, {self.raw_events} raw events rewritten, {self.values} stored values deleted"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +52,7 @@ class Store(Protocol):
     read_seconds: float
     """How long one Stats API read of the aggregates may run before it is stopped (TooSlow)."""
     wal_blocked: int
-    """How many times `scrub` found a reader in its way (a /metrics counter)."""
+    """How many times `wipe` found a reader in its way (a /metrics counter)."""
 
     async def open(self) -> None:
         """Connects; the schema must be migrated before anything else is asked."""
@@ -59,16 +80,22 @@ class Store(Protocol):
 
     async def delete_salts_before(self, day: date) -> int: ...
 
-    async def scrub(self) -> bool:
+    async def wipe(self) -> bool:
         """Makes what was deleted unrecoverable from the store's files (SQLite: its WALs are emptied); False when
-        a reader kept that from completing now, and `scrub_pending` stays true until a later call succeeds."""
+        a reader kept that from completing now, and `wipe_pending` stays true until a later call succeeds."""
 
     @property
-    def scrub_pending(self) -> bool:
-        """Whether rows deleted (salts, raw events) may still be recoverable from the files until `scrub`."""
+    def wipe_pending(self) -> bool:
+        """Whether rows deleted (salts, raw events) may still be recoverable from the files until `wipe`."""
 
-    async def insert_events(self, events: Sequence[Event]) -> None:
-        """Commits all the events in one transaction, or none of them (raising StoreError)."""
+    async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
+        """Commits all the events, and adds the drop counts, in one transaction, or none of them (raising
+        StoreError)."""
+
+    async def drop_counts(self, site_id: int, first_day: int, last_day: int) -> list[DropRow]:
+        """A site's drop counters of the local days (day numbers) in [first, last], by day then reason."""
+
+    async def delete_drops_before(self, site_id: int, day: int) -> int: ...
 
     async def count_events(self, site_id: int | None = None) -> int: ...
 
@@ -79,9 +106,14 @@ class Store(Protocol):
 
     async def rolled_up_days(self, site_id: int) -> set[int]: ...
 
-    async def roll_up_day(self, site: Site, day: date, now_ms: int) -> tuple[int, int]:
+    async def roll_up_day(self, site: Site, day: date, now_ms: int, min_visitors: int) -> tuple[int, int]:
         """Rolls up one closed local day of a site from its raw events, replacing any earlier rollup of it, in one
-        transaction, outside the calling process's interpreter; returns (visits, aggregate rows written)."""
+        transaction, outside the calling process's interpreter, with its rows folded at `min_visitors` (k:
+        analytics/anonymity.py); returns (visits, aggregate rows written)."""
+
+    async def forget_value(self, site: Site, dimension: str, value: str) -> Forgotten:
+        """Forgets a value (an API dimension name and its value) from the site's aggregates, whose counts move to
+        `(other)`, and from its raw events (which get `(other)` instead); in one transaction."""
 
     async def delete_events_before(self, site_id: int, ts_ms: int) -> int: ...
 
@@ -177,7 +209,11 @@ class Store(Protocol):
     async def delete_expired_sessions(self, now_ms: int) -> int: ...
 
     async def update_site(self, site_id: int, settings: SiteSettings) -> None:
-        """Changes the time zone, allowed hostnames and exclusions (not the domain); raises NotFound."""
+        """Changes the time zone, allowed hostnames and exclusions (not the domain, nor the property keys);
+        raises NotFound."""
+
+    async def set_allowed_props(self, site_id: int, keys: Sequence[str]) -> None:
+        """Replaces the custom property keys the site stores; raises NotFound."""
 
     async def add_shared_link(
         self,

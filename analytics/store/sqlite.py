@@ -35,15 +35,16 @@ import aiosqlite
 
 from analytics import processes
 from analytics.apikeys import ApiKey
+from analytics.drops import DropRow
 from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlow
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
-from analytics.store import sqlite_backup, sqlite_rollup
-from analytics.store.base import Migration, load_migrations
+from analytics.store import sqlite_backup, sqlite_forget, sqlite_rollup
+from analytics.store.base import Forgotten, Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
-from analytics.store.sqlite_connect import SCRUB_PAUSE_S, SCRUB_TRIES, connect, empty_wal, quiet_driver_log
+from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, connect, empty_wal, quiet_driver_log
 
 log = logging.getLogger("analytics.store")
 
@@ -69,6 +70,19 @@ def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Eve
     db = connect(path, 5000)
     try:
         return [Event(*r) for r in db.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms))]
+    finally:
+        db.close()
+
+
+def count_events(path: str, site_id: int, start_ms: int, end_ms: int) -> int:
+    """How many raw events of the site are in [start, end) (from the index alone): what a worker compares with
+    the events it keeps, to notice deletions (`analytics forget`, a purge)."""
+    db = connect(path, 5000)
+    try:
+        found = db.execute(
+            "SELECT COUNT(*) FROM events WHERE site_id = ? AND ts >= ? AND ts < ?", (site_id, start_ms, end_ms)
+        ).fetchone()
+        return int(found[0])
     finally:
         db.close()
 
@@ -106,8 +120,15 @@ def _insert_sql(rows: int) -> str:
     return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)  # noqa: S608
 
 
+SITE_COLUMNS = "id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, allowed_props"
+ADD_DROPS = (
+    "INSERT INTO drops (site_id, day, reason, count) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (site_id, day, reason) DO UPDATE SET count = drops.count + excluded.count"
+)
+
+
 def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
-    id_, domain, tz, hosts, ips, paths = r
+    id_, domain, tz, hosts, ips, paths, props = r
     return Site(
         int(id_),
         str(domain),
@@ -115,6 +136,7 @@ def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
         tuple(json.loads(str(hosts))),
         tuple(json.loads(str(ips))),
         tuple(json.loads(str(paths))),
+        allowed_props=tuple(json.loads(str(props))),
     )
 
 
@@ -146,6 +168,19 @@ class Files:
     busy_timeout_ms: int
 
 
+UNUSED_VALUES: tuple[str, tuple[object, ...]] = (
+    "DELETE FROM dim_values WHERE (dim <> ? AND id NOT IN "
+    "(SELECT val FROM agg UNION SELECT fval FROM agg UNION SELECT val FROM agg_days "
+    "UNION SELECT fval FROM agg_days UNION SELECT val FROM agg_months UNION SELECT fval FROM agg_months)) "
+    "OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
+    "UNION SELECT fdim - ? FROM agg WHERE fdim >= ? UNION SELECT dim - ? FROM agg_days WHERE dim >= ? "
+    "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ? UNION SELECT dim - ? FROM agg_months WHERE dim >= ? "
+    "UNION SELECT fdim - ? FROM agg_months WHERE fdim >= ?))",
+    (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 12),
+)
+"""Values no aggregate row refers to (property keys: by their dimension id)."""
+
+
 class SQLiteStore(AccountsMixin):
     def __init__(self, path: Path, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
         self.path = path
@@ -163,13 +198,13 @@ class SQLiteStore(AccountsMixin):
         self._reader_lock = asyncio.Lock()
         self.read_seconds = READ_SECONDS
         self.progress_steps = PROGRESS_STEPS
-        # Deletes of salts and raw events, counted, and how many of them the last scrub covered. 1 and 0: what an
-        # earlier process deleted and had no time to scrub may be in the WALs, until a first scrub.
+        # Deletes of salts and raw events, counted, and how many of them the last wipe covered. 1 and 0: what an
+        # earlier process deleted and had no time to wipe may be in the WALs, until a first wipe.
         self._deletes = 1
-        self._scrubbed = 0
+        self._wiped = 0
         self._blocked_since = 0.0
-        self.scrub_tries = SCRUB_TRIES
-        self.scrub_pause_s = SCRUB_PAUSE_S
+        self.wipe_tries = WIPE_TRIES
+        self.wipe_pause_s = WIPE_PAUSE_S
         self.wal_blocked = 0
         """Times a reader kept a WAL from being emptied (a /metrics counter)."""
 
@@ -301,14 +336,15 @@ class SQLiteStore(AccountsMixin):
     async def add_site(self, settings: SiteSettings, now_ms: int) -> Site:
         try:
             cur = await self.admin.execute(
-                "INSERT INTO sites (domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sites (domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, allowed_props, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     settings.domain,
                     settings.timezone,
                     json.dumps(list(settings.allowed_hostnames)),
                     json.dumps(list(settings.excluded_ips)),
                     json.dumps(list(settings.excluded_paths)),
+                    json.dumps(list(settings.allowed_props)),
                     now_ms,
                 ),
             )
@@ -324,14 +360,12 @@ class SQLiteStore(AccountsMixin):
             settings.allowed_hostnames,
             settings.excluded_ips,
             settings.excluded_paths,
+            allowed_props=settings.allowed_props,
         )
 
     async def list_sites(self) -> list[Site]:
         try:
-            async with self.admin.execute(
-                "SELECT id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths "
-                "FROM sites ORDER BY domain"
-            ) as cur:
+            async with self.admin.execute(f"SELECT {SITE_COLUMNS} FROM sites ORDER BY domain") as cur:  # noqa: S608
                 sites = [_site(tuple(r)) for r in await cur.fetchall()]
             async with self.admin.execute("SELECT site_id, value FROM goals WHERE kind = 'page' ORDER BY id") as cur:
                 goals = await cur.fetchall()
@@ -351,7 +385,7 @@ class SQLiteStore(AccountsMixin):
                 cur = await self.admin.execute("DELETE FROM events WHERE site_id = ?", (site.id,))
                 removed = cur.rowcount
                 # Its figures, links and goals go with it, and no key or user keeps its id (SQLite may reuse it).
-                for table in ("agg", "agg_days", "agg_months", "rollups", "shared_links", "goals"):
+                for table in ("agg", "agg_days", "agg_months", "rollups", "shared_links", "goals", "drops"):
                     await self.admin.execute(f"DELETE FROM {table} WHERE site_id = ?", (site.id,))  # noqa: S608
                 for table in ("api_keys", "users"):
                     async with self.admin.execute(
@@ -364,6 +398,9 @@ class SQLiteStore(AccountsMixin):
                                 (json.dumps(kept), id_),
                             )
                 await self.admin.execute("DELETE FROM sites WHERE id = ?", (site.id,))
+                await self.admin.execute(
+                    *UNUSED_VALUES
+                )  # its pages, cities, properties... unless another site has them
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
         self._deletes += 1
@@ -391,20 +428,20 @@ class SQLiteStore(AccountsMixin):
         return cur.rowcount
 
     @property
-    def scrub_pending(self) -> bool:
-        return self._deletes > self._scrubbed
+    def wipe_pending(self) -> bool:
+        return self._deletes > self._wiped
 
-    async def scrub(self) -> bool:
+    async def wipe(self) -> bool:
         """Empties both files' WALs (sqlite_connect.empty_wal): rows deleted since the last time (salts, raw
         events), zeroed in their pages by secure_delete, then leave no older page image behind on disk. Tried
-        `scrub_tries` times, `scrub_pause_s` apart, each try holding ingest's commits 0.1 s at most. False when
-        readers were in a WAL at every try; `scrub_pending` then stays true, and the server's upkeep tries again
+        `wipe_tries` times, `wipe_pause_s` apart, each try holding ingest's commits 0.1 s at most. False when
+        readers were in a WAL at every try; `wipe_pending` then stays true, and the server's upkeep tries again
         at its next round (analytics/app.py)."""
         covered = self._deletes  # a delete made while this runs may land in the WAL after it is emptied
         for path in (self.path, self.aggregates_path):
-            for attempt in range(self.scrub_tries):
+            for attempt in range(self.wipe_tries):
                 if attempt:
-                    await asyncio.sleep(self.scrub_pause_s)
+                    await asyncio.sleep(self.wipe_pause_s)
                 try:
                     if await asyncio.to_thread(empty_wal, path):
                         break
@@ -417,32 +454,52 @@ class SQLiteStore(AccountsMixin):
                     "the WAL of %s is not emptied yet: readers were in it at each of %d tries over %.0f s; "
                     "rows deleted may stay in it until the next round",
                     path.name,
-                    self.scrub_tries,
-                    (self.scrub_tries - 1) * self.scrub_pause_s,
+                    self.wipe_tries,
+                    (self.wipe_tries - 1) * self.wipe_pause_s,
                 )
                 return False
         if self._blocked_since:
             log.info("the WALs are emptied, %.0f s after the first try", time.monotonic() - self._blocked_since)
-        self._scrubbed = covered
+        self._wiped = covered
         self._blocked_since = 0.0
         return True
 
-    async def insert_events(self, events: Sequence[Event]) -> None:
+    async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
         if self._writer is None:
             raise StoreError("the store is not open")
+        writer = self._writer
         try:
-            if len(events) <= ROWS_PER_STATEMENT:
+            if not drops and 0 < len(events) <= ROWS_PER_STATEMENT:
                 # One multi-row INSERT in autocommit mode: atomic, and a single hop to the sqlite thread.
-                await self._writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
+                await writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
                 return
-            async with _transaction(self._writer):
-                await self._writer.executemany(_insert_sql(1), events)
+            async with _transaction(writer):
+                if 0 < len(events) <= ROWS_PER_STATEMENT:
+                    await writer.execute(_insert_sql(len(events)), list(itertools.chain.from_iterable(events)))
+                elif events:
+                    await writer.executemany(_insert_sql(1), events)
+                if drops:
+                    await writer.executemany(ADD_DROPS, drops)
         except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, ValueError, OverflowError) as exc:
             # A value SQLite cannot hold (text that is not UTF-8, an integer beyond 64 bits): these rows, not the
             # database, are at fault, so the batch writer retries the other requests' events without them.
             raise InvalidData(f"an event could not be stored as it is: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from None
+
+    async def drop_counts(self, site_id: int, first_day: int, last_day: int) -> list[DropRow]:
+        try:
+            async with self.admin.execute(
+                "SELECT site_id, day, reason, count FROM drops WHERE site_id = ? AND day BETWEEN ? AND ? "
+                "ORDER BY day, reason",
+                (site_id, first_day, last_day),
+            ) as cur:
+                return [(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in await cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the drop counters: {exc}") from None
+
+    async def delete_drops_before(self, site_id: int, day: int) -> int:
+        return await self._change("DELETE FROM drops WHERE site_id = ? AND day < ?", (site_id, day), "drop counters")
 
     async def events_between(self, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
         try:
@@ -490,12 +547,12 @@ class SQLiteStore(AccountsMixin):
         except sqlite3.Error as exc:
             raise StoreError(f"writing the rollup of day {day} failed: {exc}") from None
 
-    async def roll_up_day(self, site: Site, day: date, now_ms: int) -> tuple[int, int]:
+    async def roll_up_day(self, site: Site, day: date, now_ms: int, min_visitors: int) -> tuple[int, int]:
         """In the jobs' worker process (analytics/store/sqlite_jobs.py): the day's events are read, its rows computed
-        and written there; this process only waits."""
+        (folded at `min_visitors`) and written there; this process only waits."""
         from analytics.store import sqlite_jobs
 
-        args = (self.files(), site.id, day.toordinal(), site.timezone, site.page_goals, now_ms)
+        args = (self.files(), site.id, day.toordinal(), site.timezone, site.page_goals, now_ms, min_visitors)
         self._jobs_running += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._jobs_pool(), sqlite_jobs.roll_day, *args)
@@ -584,17 +641,19 @@ class SQLiteStore(AccountsMixin):
         return removed
 
     async def delete_unused_values(self) -> int:
-        return await self._change(
-            "DELETE FROM dim_values WHERE (dim <> ? AND id NOT IN "
-            "(SELECT val FROM agg UNION SELECT fval FROM agg UNION SELECT val FROM agg_days "
-            "UNION SELECT fval FROM agg_days UNION SELECT val FROM agg_months UNION SELECT fval FROM agg_months)) "
-            "OR (dim = ? AND id NOT IN (SELECT dim - ? FROM agg WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg WHERE fdim >= ? UNION SELECT dim - ? FROM agg_days WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg_days WHERE fdim >= ? UNION SELECT dim - ? FROM agg_months WHERE dim >= ? "
-            "UNION SELECT fdim - ? FROM agg_months WHERE fdim >= ?))",
-            (PROP_KEYS, PROP_KEYS, *[PROPS_BASE] * 12),
-            "unused dimension values",
-        )
+        return await self._change(*UNUSED_VALUES, "unused dimension values")
+
+    async def forget_value(self, site: Site, dimension: str, value: str) -> Forgotten:
+        """Forgets a value from the site's figures and raw events (analytics/store/sqlite_forget.py), in one
+        transaction; the value itself goes once nothing refers to it."""
+        try:
+            async with _transaction(self.admin):
+                rows, raw, _ = await sqlite_forget.forget(self.admin, site.id, dimension, value)
+                values = (await self.admin.execute(*UNUSED_VALUES)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot forget {dimension} = {value!r}: {exc}") from None
+        self._deletes += 1
+        return Forgotten(dimension, value, rows, raw, values)
 
     async def add_api_key(
         self, name: str, key_hash: bytes, prefix: str, site_ids: Sequence[int], now_ms: int

@@ -156,6 +156,13 @@ class AccountsMixin:
         if not cur.rowcount:
             raise NotFound("no such site")
 
+    async def set_allowed_props(self, site_id: int, keys: Sequence[str]) -> None:
+        cur = await self._write(
+            "UPDATE sites SET allowed_props = ? WHERE id = ?", (json.dumps(list(keys)), site_id), "site"
+        )
+        if not cur.rowcount:
+            raise NotFound("no such site")
+
     # Shared links
 
     async def add_shared_link(

@@ -77,16 +77,16 @@ def connect(
     return db
 
 
-SCRUB_WAIT_MS = 100
+WIPE_WAIT_MS = 100
 """How long one try at emptying a WAL waits for readers to leave it. SQLite's TRUNCATE checkpoint holds the write
 lock while it waits, so ingest's commits wait as long: with two open-day workers re-reading a 205,000-event day in
 a loop, a try that waited the busy timeout (5 s) held every commit for 5 s and then failed. Short tries, repeated
-(SCRUB_TRIES, SCRUB_PAUSE_S), find the moments when no reader is in the WAL, and hold ingest 0.1 s at most."""
-SCRUB_TRIES = 20
-SCRUB_PAUSE_S = 0.5
+(WIPE_TRIES, WIPE_PAUSE_S), find the moments when no reader is in the WAL, and hold ingest 0.1 s at most."""
+WIPE_TRIES = 20
+WIPE_PAUSE_S = 0.5
 
 
-def empty_wal(path: Path | str, wait_ms: int = SCRUB_WAIT_MS) -> bool:
+def empty_wal(path: Path | str, wait_ms: int = WIPE_WAIT_MS) -> bool:
     """Copies every page of the file's WAL into the file and truncates the WAL to zero bytes, on a connection of
     its own (the store's connections keep serving meanwhile); True once done. It waits, up to `wait_ms`, for the
     writer and for readers still reading from the WAL (another process's read transaction: an open-day worker's

@@ -17,14 +17,20 @@ from analytics.visits import TIMEOUT_MS
 
 
 def roll_day(
-    files: Files, site_id: int, day_ordinal: int, timezone: str, page_goals: tuple[str, ...], now_ms: int
+    files: Files,
+    site_id: int,
+    day_ordinal: int,
+    timezone: str,
+    page_goals: tuple[str, ...],
+    now_ms: int,
+    min_visitors: int,
 ) -> tuple[int, int]:
     """Rolls up one closed local day (replacing an earlier rollup of it); returns (visits, aggregate rows)."""
     tz = ZoneInfo(timezone)
     day = date.fromordinal(day_ordinal)
     start, end = rollup.day_bounds(day, tz)
     events = read_events(files.events, site_id, start - TIMEOUT_MS, end + rollup.LOOKAHEAD_MS)
-    rows = rollup.rollup_day(events, day, tz, page_goals=page_goals)
+    rows = rollup.rollup_day(events, day, tz, page_goals=page_goals, min_visitors=min_visitors)
     hours, month = rollup.write_bounds(day, tz)
     write_day(
         Path(files.aggregates), files.busy_timeout_ms, site_id, rollup.day_number(day), hours, month, rows, now_ms

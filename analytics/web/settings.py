@@ -4,21 +4,41 @@ adding or removing a site. Every change is a POST carrying the session's CSRF to
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from analytics import accounts, apikeys
 from analytics.errors import Conflict
-from analytics.sites import Site, SiteSettings, check_goal, check_settings
+from analytics.ingest import PROPERTY_NOT_ALLOWED
+from analytics.query import value_dimension
+from analytics.rollup import day_number
+from analytics.sites import MAX_ALLOWED_PROPS, Site, SiteSettings, check_goal, check_prop_keys, check_settings
 from analytics.web.auth import read_form, same
 from analytics.web.views import Pages, Viewer
 
 MAX_LINK_DAYS = 3650
+FORGETTABLE = {
+    "event:page": "Page (also as entry and exit page)",
+    "event:goal": "Custom event name",
+    "visit:source": "Source",
+    "visit:referrer": "Referrer",
+    "visit:utm_source": "UTM source",
+    "visit:utm_medium": "UTM medium",
+    "visit:utm_campaign": "UTM campaign",
+    "visit:utm_content": "UTM content",
+    "visit:utm_term": "UTM term",
+    "visit:city": "City",
+    "visit:region": "Region",
+}
+"""What the settings page offers to forget (the CLI takes every dimension); property values by `event:props:<key>`."""
+DROPS_DAYS = 30
+"""The settings page says how many properties were left out over this many days."""
 
 
 def _lines(form: dict[str, str], name: str) -> tuple[str, ...]:
@@ -34,8 +54,10 @@ def _manages(viewer: Viewer, key: apikeys.ApiKey) -> bool:
 
 
 class SettingsPages:
-    def __init__(self, pages: Pages) -> None:
+    def __init__(self, pages: Pages, forgotten: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.pages = pages
+        self.forgotten = forgotten
+        """Called with the site's id once a value was forgotten (the open days' cached rows go)."""
         self.store = pages.store
         self.zones = sorted(available_timezones())
 
@@ -63,6 +85,8 @@ class SettingsPages:
         ]
         links = [link for link in await self.store.list_shared_links(site.id) if link.revoked_at is None]
         now_ms = self.pages._now_ms()
+        today = day_number(self.pages.clock().astimezone(ZoneInfo(site.timezone)).date())
+        counts = await self.store.drop_counts(site.id, today - DROPS_DAYS + 1, today)
         return self.pages.render(
             request,
             "settings.html",
@@ -70,11 +94,15 @@ class SettingsPages:
             viewer=viewer,
             site=site,
             goals=await self.store.list_goals(site.id),
+            props_left_out=sum(c for _, _, reason, c in counts if reason == PROPERTY_NOT_ALLOWED),
+            drops_days=DROPS_DAYS,
+            max_props=MAX_ALLOWED_PROPS,
             keys=keys,
             links=links,
             now_ms=now_ms,
             snippet=self.pages.tracker.snippet(site.domain, self.pages.origin(request)),
             zones=self.zones,
+            forgettable=FORGETTABLE,
             saved=request.query_params.get("saved", ""),
             when=lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC"),
             **extra,
@@ -93,6 +121,7 @@ class SettingsPages:
         action = request.path_params["action"]
         handler = {
             "general": self._general,
+            "props": self._props,
             "goal-add": self._goal_add,
             "goal-remove": self._goal_remove,
             "key-create": self._key_create,
@@ -100,6 +129,7 @@ class SettingsPages:
             "link-create": self._link_create,
             "link-revoke": self._link_revoke,
             "remove": self._remove,
+            "forget": self._forget,
         }.get(action)
         if handler is None:
             return self.pages._not_found(request, viewer)
@@ -125,12 +155,28 @@ class SettingsPages:
         )
         await self.store.update_site(site.id, settings)
 
+    async def _forget(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> dict[str, Any]:
+        dimension, value = str(form.get("dimension", "")), str(form.get("value", ""))
+        if dimension not in FORGETTABLE and not (dimension.startswith("event:props:") and value_dimension(dimension)):
+            raise ValueError("choose what the value is (a page, a source, a property...)")
+        if not value:
+            raise ValueError("enter the value to forget, exactly as the dashboard lists it")
+        if form.get("confirm") != "1":
+            raise ValueError("tick the box to confirm: a forgotten value cannot be brought back")
+        report = await self.store.forget_value(site, dimension, value)
+        if self.forgotten is not None:
+            await self.forgotten(site.id)
+        return {"forgotten": str(report)}
+
+    async def _props(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        await self.store.set_allowed_props(site.id, check_prop_keys(_lines(form, "allowed_props")))
+
     async def _goal_add(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
         goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
         await self.store.add_goal(site.id, goal, self.pages._now_ms())
 
     async def _goal_remove(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
-        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")))
+        goal = check_goal(str(form.get("kind", "")), str(form.get("value", "")), new=False)
         if not await self.store.remove_goal(site.id, goal):
             raise ValueError(f"there is no goal {goal.label}")
 

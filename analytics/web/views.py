@@ -60,8 +60,10 @@ class Pages:
         tracker: TrackerScript,
         public_url: str,
         places: tuple[bool, bool] = (False, False),
+        min_visitors: int = 1,
     ) -> None:
         self.store, self.sessions, self.clock, self.tracker = store, sessions, clock, tracker
+        self.min_visitors = min_visitors  # privacy.min_visitors, for the dashboard's footnote
         self.public_url = public_url.rstrip("/")
         self.regions, self.cities = places  # recorded only when geoip.regions / geoip.cities are on
         folder = str(resources.files("analytics") / "templates")
@@ -217,6 +219,7 @@ class Pages:
             properties=await self.store.property_keys(site.id, self._now_ms() - 2 * 86_400_000),
             regions=self.regions,
             cities=self.cities,
+            min_visitors=self.min_visitors,
         )
 
     # Shared links

@@ -245,6 +245,8 @@ function setFilter(dim, value) {
   render();
 }
 
+const OTHER = "(other)";
+
 function label(dim, value) {
   if (!value) return dim === "visit:source" ? "Direct / none" : "(none)";
   return dim === "visit:country" ? countryName(value) : value;
@@ -264,7 +266,11 @@ function rowItem(dim, row, max, metrics) {
   button.append(counts);
   if (metrics.includes("conversion_rate")) button.append(node("span", "count muted", `${row.metrics[2]}%`));
   const filtered = state.filter && state.filter[0] === dim && state.filter[1] === value;
-  if (!filtered) button.addEventListener("click", () => setFilter(dim, value));
+  if (value === OTHER) {
+    // Values too rare to be shown one by one (privacy.min_visitors): they cannot be filtered on either.
+    button.title = "Values each seen by too few visitors to be listed (or filtered on) one by one";
+    button.disabled = true;
+  } else if (!filtered) button.addEventListener("click", () => setFilter(dim, value));
   else button.disabled = true;
   li.append(button);
   return li;
