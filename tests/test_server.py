@@ -212,7 +212,7 @@ def test_the_log_at_debug_shows_no_salt_visitor_hash_event_path_or_shared_link_t
     today = [*salts, *(v.to_bytes(8, "big", signed=True) for v in ids), b"/private-page-0", b"/private-page-3"]
     assert [n for n in today for c in copies if n in c.read_bytes()] == []  # the backup of the day: none of it
     log = server.log
-    assert "GET /share/… 404".encode() in log  # the access log was on
+    assert "GET /share/… 404".encode() in log and b" DEBUG " in log  # the access log was on, at DEBUG
     needles = {"token": token.encode(), **{f"path {i}": f"/private-page-{i}".encode() for i in range(len(IPS))}}
     for salt in salts:
         needles.update({"salt": salt, "salt (hex)": salt.hex().encode(), "salt (repr)": repr(salt)[2:30].encode()})
