@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -85,7 +86,7 @@ def build_pipeline(config: Config, salts: SaltBook, open_visits: OpenVisits) -> 
 
 
 async def upkeep(services: Services, now: datetime) -> None:
-    """Re-reads the sites, and destroys the salts that no open visit can need any more (memory and store)."""
+    """Re-reads the sites, and destroys the salts that no open visit can need any more."""
     await services.registry.refresh()
     if services.drops.pending:  # a quiet server: the counts would otherwise wait for the next event
         await flush_drops(services)
@@ -94,12 +95,17 @@ async def upkeep(services: Services, now: datetime) -> None:
 
 
 async def _expire_salts(services: Services, now: datetime) -> date:
-    """Deletes the salts past their privacy.salt_deadline; returns the first day whose salt is kept."""
+    """Deletes the salts past their privacy.salt_deadline and wipes the store's files at once (Store.wipe): a
+    salt then lasts on disk until its deadline, plus one upkeep period (a minute at most), plus what readers
+    hold the wipe up; a wipe that failed is tried again at every upkeep (README, Privacy model). Returns the
+    first day whose salt is kept."""
     cutoff = await midnight.salts_expire_before(services.store, now)
     services.salts.forget_before(cutoff)
     services.open_visits.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
         log.info("deleted the salts of days before %s", cutoff)
+    if services.store.wipe_pending:
+        await services.store.wipe()
     return cutoff
 
 
@@ -188,7 +194,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
             today = now.astimezone(UTC).date()
             await salts.ensure(today)
             # Just after midnight, visits of yesterday may go on: which ones, from the store (they may have begun
-            # before a restart); yesterday's salt is kept for them, or deleted now if none can.
+            # before a restart); yesterday's salt is kept for them, or deleted now if none can. Salts whose
+            # deadline passed while no server ran go now, and the files are wiped of whatever an earlier process
+            # deleted (Store.wipe).
             await open_visits.load(store, now)
             if await _expire_salts(services, now) < today:
                 await salts.ensure(today - timedelta(days=1))
@@ -396,6 +404,18 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
         Metric(
             "analytics_batch_commit_seconds", "histogram", "Time to commit one batch.", lambda: writer.batch_seconds
         ),
+        Metric(
+            "analytics_store_wal_blocked_total",
+            "counter",
+            "Times a reader kept the database's WAL from being emptied after salts or raw events were deleted.",
+            lambda: services.store.wal_blocked,
+        ),
+        Metric(
+            "analytics_store_wipe_pending",
+            "gauge",
+            "1 while deleted salts or raw events may still be in a WAL (the wipe is retried at each upkeep round).",
+            lambda: int(services.store.wipe_pending),
+        ),
         Metric("analytics_resident_memory_bytes", "gauge", "Resident memory of this process.", metrics.rss_bytes),
     ]
 
@@ -429,8 +449,19 @@ class Assets(StaticFiles):
         return response
 
 
+SECRET_SEGMENT = re.compile(r"^/+share/+[^/]+")
+"""A shared link's token is a capability (the database keeps only its hash): the access log writes `/share/…`.
+No other route carries a secret in its path (the setup code, passwords and API keys come in bodies and headers),
+and the query string is never logged."""
+
+
+def loggable_path(path: str) -> str:
+    return SECRET_SEGMENT.sub("/share/…", path, count=1)
+
+
 class AccessLog:
-    """One log line per request: method, path without query, status, milliseconds. No address, no User-Agent."""
+    """One log line per request: method, path without query nor secret segment, status, milliseconds. No address,
+    no User-Agent."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -453,5 +484,9 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             self.log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000
+                "%s %s %d %.1fms",
+                scope["method"],
+                loggable_path(scope["path"]),
+                status,
+                (time.perf_counter() - started) * 1000,
             )

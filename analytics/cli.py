@@ -18,7 +18,7 @@ from typing import Any
 from analytics import __version__
 from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
-from analytics.sites import SiteSettings, check_prop_keys, check_settings
+from analytics.sites import Site, SiteSettings, check_prop_keys, check_settings
 from analytics.store import Store, open_store
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -202,7 +202,13 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
     ):
         print("nothing removed")
         return 1
-    site, events = asyncio.run(_with_store(config, lambda s: s.remove_site(args.domain.strip().lower())))
+
+    async def work(store: Store) -> tuple[Site, int]:
+        removed = await store.remove_site(args.domain.strip().lower())
+        await store.wipe()  # its raw events, zeroed in their pages, leave the WAL too (or at the next upkeep)
+        return removed
+
+    site, events = asyncio.run(_with_store(config, work))
     print(f"removed {site.domain} and {events} stored events")
     return 0
 
@@ -228,7 +234,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
         site = next((s for s in await store.list_sites() if s.domain == domain), None)
         if site is None:
             raise AnalyticsError(f"no site {domain}; `analytics site list` shows the registered ones")
-        return await store.forget_value(site, args.dimension, value)
+        forgotten = await store.forget_value(site, args.dimension, value)
+        await store.wipe()  # the rows as they were leave the WAL too (or at a running server's next upkeep)
+        return forgotten
 
     print(asyncio.run(_with_store(config, work)))
     return 0
@@ -465,8 +473,9 @@ def parser() -> argparse.ArgumentParser:
         "backup",
         help="copy the database into a folder, while the server runs",
         description="Write a consistent copy of each database file into FOLDER (created if needed; copies "
-        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. To restore, "
-        "stop the server and put the copies in place of the database files (and remove their -wal and -shm).",
+        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. The copy holds "
+        "no salt, and no raw event of a day whose salt still exists (today's). To restore, stop the server and "
+        "put the copies in place of the database files (and remove their -wal and -shm).",
     )
     backup.add_argument("folder", metavar="FOLDER", help="where to write the copies (not the database's own folder)")
     backup.set_defaults(run=cmd_backup)

@@ -125,13 +125,18 @@ class PurgeReport:
     unused_values: int
     sessions: int = 0
     drop_counters: int = 0
+    emptied: bool = True
+    """Whether the store's files were wiped after the deletes (Store.wipe): False while a reader held a WAL."""
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"removed {self.raw_events} raw events, {self.salts} salts, {self.aggregate_rows} aggregate rows, "
             f"{self.drop_counters} daily drop counters, {self.unused_values} unused dimension values and "
             f"{self.sessions} expired dashboard sessions"
         )
+        if not self.emptied:
+            text += "; a reader kept the WAL from being emptied, so the deleted rows may stay in it until the next try"
+        return text
 
 
 def _raw_cutoff(site: Site, first_ts: int, rolled: set[int], now: datetime, retention_hours: int) -> int:
@@ -171,4 +176,6 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
     # Values nothing refers to any more (after old months went, a forgotten value, a removed site): every purge.
     unused = await store.delete_unused_values()
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
-    return PurgeReport(raw, salts, rows, unused, sessions, counters)
+    # Deleted rows are zeroed in their pages (secure_delete), but their pages as they were may still be in the WAL.
+    emptied = await store.wipe()
+    return PurgeReport(raw, salts, rows, unused, sessions, counters, emptied)

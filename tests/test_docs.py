@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 import runpy
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from analytics import privacy
 from analytics.cli import parser
-from analytics.config import options
+from analytics.config import IngestConfig, options
+from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, WIPE_WAIT_MS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -68,3 +72,15 @@ def test_config_toml_and_the_readme_table_are_generated_from_the_declarations() 
     generator = runpy.run_path(str(ROOT / "tools" / "gen_config.py"))
     assert generator["config_toml"]() == CONFIG, "run: python tools/gen_config.py"
     assert generator["readme"](README) == README, "run: python tools/gen_config.py"
+
+
+def test_the_readme_states_how_long_a_destroyed_salt_can_survive_on_disk() -> None:
+    """The salt's latest deadline after its day, one upkeep round, then every try at emptying the WAL (rounded up
+    to 5 s)."""
+    upkeep = timedelta(seconds=min(IngestConfig().site_refresh_seconds, 60))
+    tries = timedelta(seconds=WIPE_TRIES * WIPE_WAIT_MS / 1000 + (WIPE_TRIES - 1) * WIPE_PAUSE_S)
+    seconds = math.ceil((privacy.SALT_KEPT_AT_MOST + upkeep + tries).total_seconds() / 5) * 5
+    latest = (datetime(2026, 1, 1) + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+    assert f"{privacy.SALT_KEPT_AT_MOST // timedelta(hours=1)} hours after its UTC day ends at the latest" in README
+    assert f"**{latest} UTC the next day**" in README
+    assert f"{(upkeep + tries).total_seconds():g} s after midnight on a night when no visit spans it" in README

@@ -236,7 +236,10 @@ def test_a_second_start_on_the_same_volume_keeps_everything_and_reads_a_read_onl
     assert "locations from" in log and "POST /api/event 202" in log, log
     rows = stored(volume)
     assert len(rows) == before + 1 and rows[-1] == ("/located", "CN", "Changchun")
-    copy = "import sqlite3; print(sqlite3.connect('/data/backup/analytics.db').execute('SELECT COUNT(*) FROM events')"
-    assert in_volume(volume, copy + ".fetchone()[0])") == str(before + 1)  # the backup holds every event
+    copy = (
+        "import sqlite3; print(*sqlite3.connect('/data/backup/analytics.db').execute('SELECT (SELECT COUNT(*) FROM "
+        "sites), (SELECT COUNT(*) FROM salts), (SELECT COUNT(*) FROM events)').fetchone())"
+    )
+    assert in_volume(volume, copy) == "1 0 0"  # the site, but no salt and none of today's events (README, Backup)
     owner = in_volume(volume, "import os; print(os.stat('/data/analytics.db').st_uid)")
     assert owner == "10001"

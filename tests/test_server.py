@@ -192,6 +192,35 @@ def test_no_ip_or_user_agent_reaches_any_file_or_log(server: Server) -> None:
     assert len({r[8] for r in rows}) == len(IPS) * len(AGENTS)
 
 
+def test_the_log_at_debug_shows_no_salt_visitor_hash_event_path_or_shared_link_token(server: Server) -> None:
+    """log.level = "debug" for every logger, uvicorn's included, and the access log on (the fixture's settings)."""
+    for i, ip in enumerate(IPS):
+        assert send(server, ip, AGENTS[0], path=f"/private-page-{i}").status_code == 202
+    token = "Zq81capabilityTok3n"
+    assert httpx.get(f"{server.url}/share/{token}", timeout=10).status_code == 404
+    assert httpx.get(f"{server.url}/share/{token}/api/v1/stats/realtime/visitors", timeout=10).status_code == 404
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    backup = run_cli(server.workdir, {**env, "PYTHONPATH": str(Path(__file__).parent.parent)}, "backup", "copy")
+    assert backup.returncode == 0, backup.stderr
+    assert server.stop() == 0
+    with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
+        salts = [bytes(r[0]) for r in db.execute("SELECT salt FROM salts")]
+        ids = [int(r[0]) for r in db.execute("SELECT visitor_id FROM events")]
+    assert salts and len(ids) == len(IPS)
+    copies = sorted((server.workdir / "copy").iterdir())
+    assert [c.name for c in copies] == ["analytics-aggregates.db", "analytics.db"]
+    today = [*salts, *(v.to_bytes(8, "big", signed=True) for v in ids), b"/private-page-0", b"/private-page-3"]
+    assert [n for n in today for c in copies if n in c.read_bytes()] == []  # the backup of the day: none of it
+    log = server.log
+    assert "GET /share/… 404".encode() in log and b" DEBUG " in log  # the access log was on, at DEBUG
+    needles = {"token": token.encode(), **{f"path {i}": f"/private-page-{i}".encode() for i in range(len(IPS))}}
+    for salt in salts:
+        needles.update({"salt": salt, "salt (hex)": salt.hex().encode(), "salt (repr)": repr(salt)[2:30].encode()})
+    for v in ids:
+        needles.update({f"visitor {v}": str(v).encode(), f"visitor {v} (hex)": f"{v & (1 << 64) - 1:016x}".encode()})
+    assert [name for name, needle in needles.items() if needle in log] == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_shutdown_answers_in_flight_events_flushes_and_exits_zero(server: Server, sig: signal.Signals) -> None:
     with ThreadPoolExecutor(4) as pool:

@@ -267,7 +267,7 @@ async def test_sites_made_before_the_allow_list_keep_the_property_keys_they_use(
     s = SQLiteStore(tmp_path / "a.db")
     await s.open()
     try:
-        assert [m.version for m in await s.migrate()][0] == 7  # and the ones after it
+        assert min(m.version for m in await s.migrate()) == 7  # and the ones after it
         sites = {site.domain: site.allowed_props for site in await s.list_sites()}
         assert sites == {"old.example": ("author", "plan"), "quiet.example": ()}
         new = await s.add_site(SiteSettings("new.example"), 0)

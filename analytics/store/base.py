@@ -51,6 +51,8 @@ class Migration:
 class Store(Protocol):
     read_seconds: float
     """How long one Stats API read of the aggregates may run before it is stopped (TooSlow)."""
+    wal_blocked: int
+    """How many times `wipe` found a reader in its way (a /metrics counter)."""
 
     async def open(self) -> None:
         """Connects; the schema must be migrated before anything else is asked."""
@@ -77,6 +79,14 @@ class Store(Protocol):
         """The salt of a UTC day: `candidate` if none existed, else the one another worker stored first."""
 
     async def delete_salts_before(self, day: date) -> int: ...
+
+    async def wipe(self) -> bool:
+        """Makes what was deleted unrecoverable from the store's files (SQLite: its WALs are emptied); False when
+        a reader kept that from completing now, and `wipe_pending` stays true until a later call succeeds."""
+
+    @property
+    def wipe_pending(self) -> bool:
+        """Whether rows deleted (salts, raw events) may still be recoverable from the files until `wipe`."""
 
     async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
         """Commits all the events, and adds the drop counts, in one transaction, or none of them (raising
@@ -140,7 +150,8 @@ class Store(Protocol):
         """Removes the recent filtered breakdowns by day older than the day; returns how many."""
 
     async def backup(self, folder: Path) -> list[Path]:
-        """Consistent copies of the database, taken while it is in use, written into `folder`; returns them."""
+        """Consistent copies of the database, taken while it is in use, written into `folder`; returns them. They
+        hold no salt, and no raw event of a day whose salt still exists."""
 
     def reader_path(self) -> str | None:
         """A database file worker processes may read events from (SQLite), or None: they cannot."""

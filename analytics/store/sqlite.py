@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from analytics.store import sqlite_backup, sqlite_forget, sqlite_rollup, sqlite_
 from analytics.store.base import Forgotten, Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
+from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, connect, empty_wal, quiet_driver_log
 
 log = logging.getLogger("analytics.store")
 
@@ -67,7 +68,7 @@ EVENTS_BETWEEN = f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = ? AND
 def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Event]:
     """`events_between` without the store, for worker processes (analytics/openday.py): a connection of their
     own to the file (WAL lets them read while the server writes)."""
-    db = sqlite3.connect(path, timeout=5.0)
+    db = connect(path, 5000)
     try:
         return [Event(*r) for r in db.execute(EVENTS_BETWEEN, (site_id, start_ms, end_ms))]
     finally:
@@ -77,7 +78,7 @@ def read_events(path: str, site_id: int, start_ms: int, end_ms: int) -> list[Eve
 def count_events(path: str, site_id: int, start_ms: int, end_ms: int) -> int:
     """How many raw events of the site are in [start, end) (from the index alone): what a worker compares with
     the events it keeps, to notice deletions (`analytics forget`, a purge)."""
-    db = sqlite3.connect(path, timeout=5.0)
+    db = connect(path, 5000)
     try:
         found = db.execute(
             "SELECT COUNT(*) FROM events WHERE site_id = ? AND ts >= ? AND ts < ?", (site_id, start_ms, end_ms)
@@ -198,26 +199,32 @@ class SQLiteStore(AccountsMixin):
         self._reader_lock = asyncio.Lock()
         self.read_seconds = READ_SECONDS
         self.progress_steps = PROGRESS_STEPS
+        # Deletes of salts and raw events, counted, and how many of them the last wipe covered. 1 and 0: what an
+        # earlier process deleted and had no time to wipe may be in the WALs, until a first wipe.
+        self._deletes = 1
+        self._wiped = 0
+        self._blocked_since = 0.0
+        self.wipe_tries = WIPE_TRIES
+        self.wipe_pause_s = WIPE_PAUSE_S
+        self.wal_blocked = 0
+        """Times a reader kept a WAL from being emptied (a /metrics counter)."""
 
     async def _connect(self, attach: bool) -> aiosqlite.Connection:
-        # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE) where several statements
-        # must land together.
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        schemas = ["main"]
-        if attach:
-            await conn.execute("ATTACH DATABASE ? AS aggregates", (str(self.aggregates_path),))
-            schemas.append("aggregates")
-        for schema in schemas:
-            await conn.execute(f"PRAGMA {schema}.journal_mode = WAL")
-            await conn.execute(f"PRAGMA {schema}.synchronous = {self._synchronous}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        return conn
+        # Opened (and set up, sqlite_connect.connect) in the connection's own thread, as aiosqlite.connect does.
+        connector = partial(
+            connect,
+            self.path,
+            self._busy_timeout_ms,
+            self._synchronous,
+            self.aggregates_path if attach else None,
+        )
+        return await aiosqlite.Connection(connector, iter_chunk_size=64)
 
     def files(self) -> Files:
         return Files(str(self.path.resolve()), str(self.aggregates_path.resolve()), self._busy_timeout_ms)
 
     async def open(self) -> None:
+        quiet_driver_log()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for path in (self.path, self.aggregates_path):
@@ -225,6 +232,9 @@ class SQLiteStore(AccountsMixin):
             self._admin = await self._connect(attach=True)
             self._writer = await self._connect(attach=False)
             self._reader = await self._connect(attach=True)
+        except StoreError:
+            await self.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             full = isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
@@ -233,9 +243,13 @@ class SQLiteStore(AccountsMixin):
 
     async def open_for_reading(self) -> None:
         """Opens the connections that read (a worker process's store: it answers questions, never writes)."""
+        quiet_driver_log()
         try:
             self._admin = await self._connect(attach=True)
             self._reader = await self._connect(attach=True)
+        except StoreError:
+            await self.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from None
@@ -393,6 +407,7 @@ class SQLiteStore(AccountsMixin):
                 )  # its pages, cities, properties... unless another site has them
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove site {domain}: {exc}") from None
+        self._deletes += 1
         return site, removed
 
     async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
@@ -413,7 +428,45 @@ class SQLiteStore(AccountsMixin):
             cur = await self.admin.execute("DELETE FROM salts WHERE day < ?", (day.isoformat(),))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot delete old salts: {exc}") from None
+        self._deletes += cur.rowcount > 0
         return cur.rowcount
+
+    @property
+    def wipe_pending(self) -> bool:
+        return self._deletes > self._wiped
+
+    async def wipe(self) -> bool:
+        """Empties both files' WALs (sqlite_connect.empty_wal): rows deleted since the last time (salts, raw
+        events), zeroed in their pages by secure_delete, then leave no older page image behind on disk. Tried
+        `wipe_tries` times, `wipe_pause_s` apart, each try holding ingest's commits 0.1 s at most. False when
+        readers were in a WAL at every try; `wipe_pending` then stays true, and the server's upkeep tries again
+        at its next round (analytics/app.py)."""
+        covered = self._deletes  # a delete made while this runs may land in the WAL after it is emptied
+        for path in (self.path, self.aggregates_path):
+            for attempt in range(self.wipe_tries):
+                if attempt:
+                    await asyncio.sleep(self.wipe_pause_s)
+                try:
+                    if await asyncio.to_thread(empty_wal, path):
+                        break
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot empty the WAL of {path}: {exc}") from None
+            else:
+                self.wal_blocked += 1
+                self._blocked_since = self._blocked_since or time.monotonic()
+                log.info(
+                    "the WAL of %s is not emptied yet: readers were in it at each of %d tries over %.0f s; "
+                    "rows deleted may stay in it until the next round",
+                    path.name,
+                    self.wipe_tries,
+                    (self.wipe_tries - 1) * self.wipe_pause_s,
+                )
+                return False
+        if self._blocked_since:
+            log.info("the WALs are emptied, %.0f s after the first try", time.monotonic() - self._blocked_since)
+        self._wiped = covered
+        self._blocked_since = 0.0
+        return True
 
     async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
         if self._writer is None:
@@ -557,6 +610,7 @@ class SQLiteStore(AccountsMixin):
                 "raw events",
             )
             removed += done
+            self._deletes += done > 0
             if done < PURGE_CHUNK:
                 return removed
             await asyncio.sleep(0.005)  # the batch writer's turn
@@ -602,6 +656,7 @@ class SQLiteStore(AccountsMixin):
                 values = (await self.admin.execute(*UNUSED_VALUES)).rowcount
         except sqlite3.Error as exc:
             raise StoreError(f"cannot forget {dimension} = {value!r}: {exc}") from None
+        self._deletes += 1
         return Forgotten(dimension, value, rows, raw, values)
 
     async def add_api_key(
@@ -754,8 +809,9 @@ class SQLiteStore(AccountsMixin):
         return str(self.path.resolve())
 
     async def backup(self, folder: Path) -> list[Path]:
-        files = (self.path, self.aggregates_path)  # the events first: see sqlite_backup
-        return await asyncio.to_thread(sqlite_backup.backup, files, folder, self._busy_timeout_ms)
+        return await asyncio.to_thread(
+            sqlite_backup.backup, self.path, self.aggregates_path, folder, self._busy_timeout_ms
+        )
 
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:
         """The custom property keys the site's events have used: in its aggregates and its raw events since the

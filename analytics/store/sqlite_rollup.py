@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row
+from analytics.store.sqlite_connect import connect
 
 COUNTERS = "visitors, visits, pageviews, events, bounces, duration"
 
@@ -111,7 +112,7 @@ def write_day(
     addition (the day's filtered daily breakdowns are kept for recent days only): re-writing a day first takes
     its previous rows off the month. A day whose recent rows were purged keeps its filtered rows as they are.
     `hours` is the [first, last) local-hour range of the day; `month` is (month bucket, first day, last day)."""
-    db = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    db = connect(path, busy_timeout_ms)
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
