@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,6 +189,14 @@ async def test_no_answer_counts_fewer_than_k_visitors(
     assert others > 100
 
 
+async def results(h: Harness, key: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Stats API answer's rows, asked with an API key; it must be answered."""
+    response = await h.client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["results"]
+    return found
+
+
 async def test_other_keeps_every_breakdowns_sums_exact(
     site_with_traffic: tuple[Harness, str, str, list[Event]],
 ) -> None:
@@ -196,11 +204,8 @@ async def test_other_keeps_every_breakdowns_sums_exact(
     totals, (other) included."""
     h, key, _, events = site_with_traffic
 
-    async def ask(body: dict[str, Any]) -> list[dict[str, Any]]:
-        response = await h.client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"})
-        assert response.status_code == 200, response.text
-        results: list[dict[str, Any]] = response.json()["results"]
-        return results
+    def ask(body: dict[str, Any]) -> Awaitable[list[dict[str, Any]]]:
+        return results(h, key, body)
 
     common = Counter(e.source for e in events).most_common(2)[1][0]
     page = Counter(e.pathname for e in events).most_common(1)[0][0]
@@ -262,11 +267,8 @@ async def test_a_filter_shows_exactly_its_values_row_so_nothing_can_be_taken_off
     So a filter's figures are exactly its value's row in the breakdown, and nothing for a value not listed."""
     h, key, _, events = site_with_traffic
 
-    async def ask(body: dict[str, Any]) -> list[dict[str, Any]]:
-        response = await h.client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {key}"})
-        assert response.status_code == 200, response.text
-        results: list[dict[str, Any]] = response.json()["results"]
-        return results
+    def ask(body: dict[str, Any]) -> Awaitable[list[dict[str, Any]]]:
+        return results(h, key, body)
 
     values: dict[str, set[str]] = {d: {getattr(e, f) for e in events} for d, f in FIELDS.items()}
     values["event:goal"] = {e.name for e in events if e.name != "pageview"}
