@@ -396,9 +396,17 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
             lambda: ingest.loop_lag.lag,
         ),
         Metric(
+            "analytics_process_busy_share",
+            "gauge",
+            "Share of one core the server's process used over the loop's last turns (its lag sheds load only above "
+            "0.5: below, the loop waits for a core other programs hold).",
+            lambda: ingest.loop_lag.busy,
+        ),
+        Metric(
             "analytics_ingest_admitted_share",
             "gauge",
-            "Share of ingest requests admitted (below 1 while the loop runs later than shed_loop_lag_ms).",
+            "Share of ingest requests admitted (below 1 while the loop runs later than shed_loop_lag_ms and the "
+            "process is busy).",
             lambda: ingest.loop_lag.share,
         ),
         Metric(

@@ -222,9 +222,10 @@ class IngestConfig:
     shed_loop_lag_ms: int = _opt(
         100,
         "Load shedding: while the server's event loop runs later than this (a timer's lag, averaged over a few "
-        "turns: what a request that just arrived waits before its turn; a few ms when healthy), ingest admits a "
-        "shrinking share of requests and answers the others 503 with Retry-After at once; the share grows back "
-        "as soon as the loop keeps time.",
+        "turns: what a request that just arrived waits before its turn; a few ms when healthy) and the server "
+        "uses at least half a core (late for its own work, not waiting for a core other programs hold), ingest "
+        "admits a shrinking share of requests and answers the others 503 with Retry-After at once; the share "
+        "grows back as soon as the loop keeps time.",
         _between(10, 60_000),
     )
     datacenter_header: str = _opt(

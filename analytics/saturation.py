@@ -11,21 +11,35 @@ Refusing everything while the loop is late would starve the server: under a floo
 even cheap refusals keep the loop late. So the share admitted falls by a fifth each turn the loop is late and
 rises by a twentieth each turn it is not (additive increase, multiplicative decrease, as TCP does): it settles
 where the accepted requests keep the lag near its bound.
+
+A loop can also be late because other programs keep the machine's cores busy: the server then waits for a core,
+not for its own work, and refusing requests would lose honest events without making it any faster (a beacon is
+not retried). So lateness counts only while the process itself is busy: while it used at least `BUSY` of a
+core (its CPU time over the same turns, all its threads, averaged the same way). A server starved by its
+neighbours keeps admitting everything; `ingest.shed_after_ms` still bounds how long an event waits for its commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 PERIOD = 0.05
 LOWEST_SHARE = 0.05
+BUSY = 0.5
+"""The share of one core the process must use for its loop's lateness to count as its own saturation: a
+flood at the maximum rate keeps it above 1 (the loop and the database's threads), light traffic near 0.01."""
 
 
 class LoopLag:
-    def __init__(self, bound: float = 0.2) -> None:
+    def __init__(self, bound: float = 0.2, cpu: Callable[[], float] = time.process_time) -> None:
         self.bound = bound
+        self._cpu = cpu
         self.lag = 0.0
         """Seconds, an exponential average of the last turns' lags."""
+        self.busy = 0.0
+        """The share of a core the process used over the last turns (averaged like `lag`)."""
         self.share = 1.0
         """The share of ingest requests admitted."""
         self._credit = 0.0
@@ -42,11 +56,13 @@ class LoopLag:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            started = loop.time()
+            started, used = loop.time(), self._cpu()
             await asyncio.sleep(PERIOD)
-            late = max(loop.time() - started - PERIOD, 0.0)
+            took = loop.time() - started
+            late = max(took - PERIOD, 0.0)
             self.lag = 0.7 * self.lag + 0.3 * late
-            if self.lag > self.bound:
+            self.busy = 0.7 * self.busy + 0.3 * (self._cpu() - used) / took
+            if self.lag > self.bound and self.busy >= BUSY:
                 self.share = max(LOWEST_SHARE, self.share * 0.8)
             else:
                 self.share = min(1.0, self.share + 0.05)
