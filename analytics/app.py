@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from analytics import drops as drop_counts
-from analytics import jobs, metrics, openapi, openday, privacy
+from analytics import jobs, metrics, midnight, openapi, openday, privacy
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter, Insert
 from analytics.config import Config, local_url
@@ -35,6 +35,7 @@ from analytics.errors import AnalyticsError, StoreError
 from analytics.events import Event
 from analytics.geo import GeoLocator
 from analytics.ingest import Pipeline, Signals
+from analytics.midnight import OpenVisits
 from analytics.privacy import Anonymizer, Network, SaltBook
 from analytics.referrers import normalize_spam_domains
 from analytics.sites import SiteRegistry
@@ -53,6 +54,9 @@ log = logging.getLogger("analytics")
 Clock = Callable[[], datetime]
 HEALTH_TIMEOUT_S = 2.0
 """A read of the database takes well under a millisecond; one that takes seconds is a stuck disk or store."""
+UPKEEP_EVERY_S = 60.0
+"""The upkeep runs at least this often (more often with a shorter ingest.site_refresh_seconds): an expired salt
+is deleted at most this long after its privacy.salt_deadline."""
 
 
 @dataclass
@@ -63,17 +67,18 @@ class Services:
     store: Store
     registry: SiteRegistry
     salts: SaltBook
+    open_visits: OpenVisits
     writer: BatchWriter
     pipeline: Pipeline
     geo: GeoLocator | None
     drops: drop_counts.DropCounts
 
 
-def build_pipeline(config: Config, salts: SaltBook) -> tuple[Pipeline, GeoLocator | None]:
+def build_pipeline(config: Config, salts: SaltBook, open_visits: OpenVisits) -> tuple[Pipeline, GeoLocator | None]:
     geo = None
     if config.geoip.database:
         geo = GeoLocator(Path(config.geoip.database), config.geoip.regions, config.geoip.cities)
-    anonymizer = Anonymizer(config.privacy.ipv4_prefix, config.privacy.ipv6_prefix, salts)
+    anonymizer = Anonymizer(config.privacy.ipv4_prefix, config.privacy.ipv6_prefix, salts, open_visits.continues)
     signals = Signals.of(
         config.ingest.respect_gpc, config.ingest.respect_dnt, normalize_spam_domains(config.ingest.spam_referrers)
     )
@@ -85,26 +90,28 @@ async def upkeep(services: Services, now: datetime) -> None:
     await services.registry.refresh()
     if services.drops.pending:  # a quiet server: the counts would otherwise wait for the next event
         await flush_drops(services)
-    await destroy_expired_salts(services, now)
+    await _expire_salts(services, now)
     metrics.trim_memory()
 
 
-async def destroy_expired_salts(services: Services, now: datetime) -> None:
-    """Forgets the salts no open visit can need any more (privacy.expired_before), deletes them from the store and
-    wipes its files at once (Store.wipe): a salt then lasts on disk until `SALT_GRACE` after its day, plus one
-    upkeep period (a minute at most), plus what readers hold the wipe up; a wipe that failed is tried again
-    at every upkeep (README, Privacy model)."""
-    cutoff = privacy.expired_before(now)
+async def _expire_salts(services: Services, now: datetime) -> date:
+    """Deletes the salts past their privacy.salt_deadline and wipes the store's files at once (Store.wipe): a
+    salt then lasts on disk until its deadline, plus one upkeep period (a minute at most), plus what readers
+    hold the wipe up; a wipe that failed is tried again at every upkeep (README, Privacy model). Returns the
+    first day whose salt is kept."""
+    cutoff = await midnight.salts_expire_before(services.store, now)
     services.salts.forget_before(cutoff)
+    services.open_visits.forget_before(cutoff)
     if await services.store.delete_salts_before(cutoff):
         log.info("deleted the salts of days before %s", cutoff)
     if services.store.wipe_pending:
         await services.store.wipe()
+    return cutoff
 
 
 async def _upkeep_loop(services: Services, clock: Clock) -> None:
     while True:
-        await asyncio.sleep(min(services.config.ingest.site_refresh_seconds, 60.0))
+        await asyncio.sleep(min(services.config.ingest.site_refresh_seconds, UPKEEP_EVERY_S))
         try:
             await upkeep(services, clock())
         except Exception as exc:  # noqa: BLE001 -- upkeep must survive a failing database and try again
@@ -160,7 +167,8 @@ def batch_insert(store: Store, drops: drop_counts.DropCounts, clock: Clock) -> I
 def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None = None) -> Starlette:
     store = store if store is not None else open_store(config.database)
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
-    pipeline, geo = build_pipeline(config, salts)
+    open_visits = OpenVisits()
+    pipeline, geo = build_pipeline(config, salts, open_visits)
     registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds)
     drops = drop_counts.DropCounts()
     writer = BatchWriter(
@@ -169,8 +177,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         config.ingest.batch_interval_ms / 1000,
         config.ingest.queue_max_events,
         config.ingest.shed_after_ms / 1000,
+        committed=open_visits.record,
     )
-    services = Services(config, store, registry, salts, writer, pipeline, geo, drops)
+    services = Services(config, store, registry, salts, open_visits, writer, pipeline, geo, drops)
     trusted = tuple(Network.parse(n) for n in config.server.trusted_proxies)
 
     @contextlib.asynccontextmanager
@@ -182,12 +191,14 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 log.info("applied migration %04d %s", migration.version, migration.name)
             await registry.refresh()
             now = clock()
-            # Salts whose grace ended while no server ran go now, and the files are wiped (Store.wipe) of
-            # whatever an earlier process deleted.
-            await destroy_expired_salts(services, now)
             today = now.astimezone(UTC).date()
             await salts.ensure(today)
-            if privacy.expired_before(now) < today:  # just after midnight: visits may still span it
+            # Just after midnight, visits of yesterday may go on: which ones, from the store (they may have begun
+            # before a restart); yesterday's salt is kept for them, or deleted now if none can. Salts whose
+            # deadline passed while no server ran go now, and the files are wiped of whatever an earlier process
+            # deleted (Store.wipe).
+            await open_visits.load(store, now)
+            if await _expire_salts(services, now) < today:
                 await salts.ensure(today - timedelta(days=1))
             if geo is None:
                 log.warning("no GeoIP database configured (geoip.database): countries will not be recorded")

@@ -20,13 +20,22 @@ from analytics.metrics import Histogram
 log = logging.getLogger("analytics.buffer")
 
 Insert = Callable[[Sequence[Event]], Awaitable[None]]
+Committed = Callable[[Sequence[Event]], None]
 
 
 class BatchWriter:
     def __init__(
-        self, insert: Insert, max_events: int, interval: float, queue_max: int, shed_after: float = 0.0
+        self,
+        insert: Insert,
+        max_events: int,
+        interval: float,
+        queue_max: int,
+        shed_after: float = 0.0,
+        committed: Committed | None = None,
     ) -> None:
         self._insert = insert
+        self._committed = committed
+        """Told of each committed batch before its requests are answered (midnight.OpenVisits.record)."""
         self._shed_after = shed_after
         self._since: list[float] = []
         """When each pending request was queued (parallel to _pending)."""
@@ -147,6 +156,11 @@ class BatchWriter:
         else:
             self.committed += len(batch)
             self._outage.recovered()
+            if self._committed is not None:
+                try:
+                    self._committed(batch)
+                except Exception:  # the writer must survive a bug here: the events are stored, answer them
+                    log.exception("after a commit, recording %d events for midnight's visits failed", len(batch))
             for _, future in taken:
                 if not future.done():
                     future.set_result(None)

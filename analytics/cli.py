@@ -512,7 +512,7 @@ def parser() -> argparse.ArgumentParser:
         description="Erase a value from a site: its counts move into the (other) row of every breakdown it was in "
         "(so totals do not change), figures filtered by it are deleted, raw events that carry it get (other) instead, "
         "and the value itself once no site uses it. A page path is forgotten as page, entry and exit page. "
-        "Prints what it removed. Today's figures in a running server drop it within 5 minutes.",
+        "Prints what it changed. A running server's figures for today drop it within a few minutes.",
     )
     forget.add_argument("--site", metavar="DOMAIN", required=True)
     forget.add_argument(

@@ -15,10 +15,9 @@ class Event(NamedTuple):
     site_id: int
     # Milliseconds since the Unix epoch, UTC, from the server's clock.
     ts: int
+    # The hash under the salt of the UTC day, or of the day before for an event of a visit that started before
+    # midnight and goes on (analytics/midnight.py): one hash per event, never both.
     visitor_id: int
-    # The same visitor under yesterday's salt, set only in the first minutes after UTC midnight, so that the
-    # rollup can join a visit that spans midnight.
-    prev_visitor_id: int | None
     name: str
     hostname: str
     pathname: str

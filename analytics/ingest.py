@@ -174,7 +174,6 @@ class Pipeline:
             site_id=c.rules.site.id,
             ts=int(now.timestamp() * 1000),
             visitor_id=identity.visitor_id,
-            prev_visitor_id=identity.prev_visitor_id,
             name=_scrub(b.name),
             hostname=_scrub(page.hostname),
             pathname=_scrub(page.path),

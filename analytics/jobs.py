@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from analytics import privacy, rollup
+from analytics import midnight, rollup
 from analytics.errors import AnalyticsError
 from analytics.sites import Site
 from analytics.store.base import Store
@@ -172,7 +172,7 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
         # re-rolled with `rollup --again` needs them to take its old figures off its month).
         keep = max(rollup.RECENT_DAYS, raw_retention_hours // 24 + 2)
         rows += await store.delete_recent_before(site.id, rollup.day_number(today - timedelta(days=keep - 1)))
-    salts = await store.delete_salts_before(privacy.expired_before(now))
+    salts = await store.delete_salts_before(await midnight.salts_expire_before(store, now))
     # Values nothing refers to any more (after old months went, a forgotten value, a removed site): every purge.
     unused = await store.delete_unused_values()
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))

@@ -5,9 +5,11 @@
 * It is compared once, whole, with the site's excluded networks (so an operator can exclude their office),
   then truncated (default /24 for IPv4, /48 for IPv6) before any other use.
 * The visitor id is BLAKE2b-64 keyed with the salt of the current UTC day over
-  `site id | truncated address | User-Agent`, each field length-delimited. Salts are 32 random bytes, shared by
-  all workers through the store, and deleted `SALT_GRACE` after their day ends: from then on no hash of that
-  day can be linked to an address again, by us or anyone who copies the database.
+  `site id | truncated address | User-Agent`, each field length-delimited; only a visit that started before
+  UTC midnight and goes on after it (no gap over 30 minutes) keeps its hash under yesterday's salt. No event
+  carries both hashes. Salts are 32 random bytes, shared by all workers through the store, and deleted at
+  `salt_deadline`: from then on no hash of that day can be linked to an address again, by us or anyone who
+  copies the database.
 Nothing here is logged or written; callers receive only the hash and the truncated address for the country.
 """
 
@@ -26,9 +28,12 @@ from typing import NamedTuple
 
 SALT_BYTES = 32
 SESSION_TIMEOUT = timedelta(minutes=30)
-SALT_GRACE = SESSION_TIMEOUT + timedelta(minutes=5)
-"""Yesterday's salt is kept this long after UTC midnight, to link visits that span midnight; then deleted."""
+SALT_KEPT_AT_MOST = timedelta(hours=6)
+"""The longest a salt outlives its UTC day, for a visit that started before midnight and goes on after it. As far
+as the rollup follows a visit past the end of its day (rollup.LOOKAHEAD_MS): no visit is cut sooner than the
+rollup would cut it. A visit still going on then is cut in two: its next event is stored under today's salt."""
 _PERSON = b"analytics.v1"
+_ONE_DAY = timedelta(days=1)
 
 
 class Address(NamedTuple):
@@ -134,7 +139,6 @@ def is_excluded(address: Address | None, networks: Sequence[Network]) -> bool:
 @dataclass(frozen=True, slots=True)
 class Identity:
     visitor_id: int
-    prev_visitor_id: int | None
     network: Address | None
     """The truncated address, for the country lookup only."""
 
@@ -167,23 +171,45 @@ class SaltBook:
             del self._salts[old]
 
 
-def expired_before(now: datetime) -> date:
-    """Salts of days before the returned one can no longer be needed and must be deleted."""
+def salt_deadline(day: date, last_continued: datetime | None) -> datetime:
+    """When the salt of the UTC day `day` must be gone: the one rule of its deletion.
+
+    `last_continued` is the last event (engagement pings aside) stored under one of the day's hashes less than
+    SESSION_TIMEOUT ago, before or after midnight (None: none). Past its SESSION_TIMEOUT no visit can continue
+    under the salt, so it goes then: at midnight itself if nobody was active in the day's last 30 minutes, and
+    SALT_KEPT_AT_MOST after midnight at the latest, whatever goes on. The server deletes it at its first upkeep
+    after this instant (every 60 s at most, analytics/app.py) or at start, `analytics purge` when it runs."""
+    end = _midnight(day + timedelta(days=1))
+    if last_continued is None:
+        return end
+    return min(end + SALT_KEPT_AT_MOST, max(end, last_continued + SESSION_TIMEOUT))
+
+
+def expired_before(now: datetime, last_continued: datetime | None) -> date:
+    """Salts of days before the returned one must be deleted now (`last_continued`: see salt_deadline, for
+    yesterday's salt)."""
     today = now.astimezone(UTC).date()
-    return today if now.astimezone(UTC) - _midnight(today) >= SALT_GRACE else today - timedelta(days=1)
+    yesterday = today - timedelta(days=1)
+    return today if now > salt_deadline(yesterday, last_continued) else yesterday
 
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+Continues = Callable[[int, int, int], bool]
+"""(site id, visitor hash under yesterday's salt, event time in ms) -> does the event continue that hash's visit?
+(analytics/midnight.py: its last event is at most 30 minutes older)"""
+
+
 class Anonymizer:
     """Turns (site, address, User-Agent) into an `Identity`; holds the truncation settings and the salts."""
 
-    def __init__(self, ipv4_prefix: int, ipv6_prefix: int, salts: SaltBook) -> None:
+    def __init__(self, ipv4_prefix: int, ipv6_prefix: int, salts: SaltBook, continues: Continues) -> None:
         self._prefix = {4: ipv4_prefix, 6: ipv6_prefix}
         self._masks = {4: _mask(32, ipv4_prefix), 6: _mask(128, ipv6_prefix)}
         self.salts = salts
+        self._continues = continues
 
     def truncate(self, address: Address) -> Address:
         return Address(address.version, address.value & self._masks[address.version])
@@ -202,11 +228,14 @@ class Anonymizer:
         network = self.truncate(address) if address is not None else None
         packed = network.packed if network is not None and self._prefix[network.version] else b""
         message = struct.pack(">qB", site_id, len(packed)) + packed + user_agent
-        previous = None
-        if utc.hour == 0 and utc - _midnight(day) < SESSION_TIMEOUT:
-            yesterday = self.salts.get(day - timedelta(days=1))
-            previous = _hash(yesterday, message) if yesterday is not None else None
-        return Identity(_hash(salt, message), previous, network)
+        yesterday = self.salts.get(day - _ONE_DAY)  # held only until salt_deadline: minutes after midnight, mostly
+        if yesterday is not None:
+            # A visit from before midnight that goes on keeps its hash until it ends; anyone else gets today's.
+            # Only one of the two is stored, so nothing links a visitor's two days unless one visit spans both.
+            previous = _hash(yesterday, message)
+            if self._continues(site_id, previous, int(now.timestamp() * 1000)):
+                return Identity(previous, network)
+        return Identity(_hash(salt, message), network)
 
 
 def _mask(bits: int, prefix: int) -> int:

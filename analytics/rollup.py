@@ -230,22 +230,32 @@ def _counts(c: list[Any]) -> Counts:
 def anonymous(acc: Acc, k: int) -> dict[tuple[str, str, str, str], Counts]:
     """The rows of one bucket as they may be kept: the unfiltered totals (the site's) as they are, and
     everything else folded at k (analytics/anonymity.py): a filter whose value counts fewer than k visitors
-    has no row at all, and in each breakdown the rows under k are merged into `(other)`."""
+    has no row at all, and in each breakdown the rows under k are merged into `(other)`. A value of k visitors
+    or more that had to join `(other)` (to bring it to k) has no filtered row either: its figures under a filter,
+    taken off `(other)`, would give the rare rows' (a filter's figures are its value's row in the breakdown)."""
     if k <= 1:
         return {key: _counts(c) for key, c in acc.items()}
     rows: dict[tuple[str, str, str, str], Counts] = {}
-    rare_filters = {(key[0], key[1]) for key, c in acc.items() if key[0] and not key[2] and c[1] < k}
-    groups: dict[tuple[str, str, str], dict[tuple[str, str, str, str], Counts]] = {}
-    ids: dict[tuple[str, str, str, str], list[int]] = {}
+    ids = {key: c[7] for key, c in acc.items() if c[1] < k}
+    unfiltered: dict[tuple[str, str, str], dict[tuple[str, str, str, str], Counts]] = {}
     for key, c in acc.items():
-        if (key[0], key[1]) in rare_filters:
+        if not key[0] and key[2]:
+            unfiltered.setdefault(key[:3], {})[key] = _counts(c)
+    hidden = {(key[0], key[1]) for key, c in acc.items() if key[0] and not key[2] and c[1] < k}
+    for group, members in unfiltered.items():
+        folded = anonymity.fold(members, k, (*group, anonymity.OTHER), ids)
+        rows.update(folded)
+        hidden |= {(key[2], key[3]) for key in members if key not in folded}  # merged, rare or not
+    groups: dict[tuple[str, str, str], dict[tuple[str, str, str, str], Counts]] = {}
+    for key, c in acc.items():
+        if not key[0] and key[2]:
+            continue  # done above
+        if (key[0], key[1]) in hidden:
             continue
         if not key[2]:  # totals: the site's (exempt), or a filter's (at least k, checked above)
             rows[key] = _counts(c)
             continue
         groups.setdefault(key[:3], {})[key] = _counts(c)
-        if c[1] < k:
-            ids[key] = c[7]
     for group, members in groups.items():
         rows.update(anonymity.fold(members, k, (*group, anonymity.OTHER), ids))
     return rows

@@ -49,7 +49,7 @@ _AFTER_DIGIT = _start(r"\d")
 # each position).
 _EMAIL = re.compile(
     # Also percent-encoded (jane%40example.com); `icon@2x.png` is an image.
-    rf"{_AFTER_WORD_OR_DOT}(?:[\w.+-]|%2[BbEe])+(?:@|%40)(?!\d(?:\.\d)?x\.)(?:[\w-]+\.)+[^\W\d_]{{2,}}"
+    rf"{_AFTER_WORD_OR_DOT}(?:[\w.+-]|%2[BbEe])+(?:@|%40|%2540)(?!\d(?:\.\d)?x\.)(?:[\w-]+(?:\.|%2[Ee]))+[^\W\d_]{{2,}}"
 )
 # A JWT: base64url of '{"' (eyJ), then its payload and signature, dot-separated.
 _JWT = re.compile(rf"{_AFTER_RUN}eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}(?:\.[A-Za-z0-9_-]*)?")
@@ -101,7 +101,7 @@ def scrub(text: str) -> str:
         return text
     if ";" in text:
         text = _SESSION_PARAMETER.sub("", text)
-    if "@" in text or "%40" in text:
+    if "@" in text or "%40" in text or "%2540" in text:
         text = _EMAIL.sub("(email)", text)
     if "eyJ" in text:
         text = _JWT.sub("(token)", text)
@@ -188,6 +188,9 @@ def _phone(match: re.Match[str]) -> str:
             return "(phone)" if digits <= 15 else "(number)"
         if digits >= 14 and all(len(g) <= 6 for g in groups):
             return "(number)"
+    spaced = set(_SEPARATORS.findall(plain)) == {" "}
+    if spaced and 10 <= digits <= 13 and len(groups) <= 4 and all(len(g) <= 6 for g in groups):
+        return "(phone)"  # national formats in space-separated groups of up to 6: 07911 123456, 44 7911 123456
     for pattern in _ONE_SEPARATOR:  # a phone number in a longer run of digits (06 12 34 56 78-2024)
         text = pattern.sub(_grouped, text)
     return _NUMBER.sub("(number)", text)

@@ -220,7 +220,11 @@ class Answerer:
     async def _open_rows(self, days: list[date]) -> list[rollup.Row]:
         rows: list[rollup.Row] = []
         for day in days:
-            rows += await self.open_days.rows(self.store, self.site, self.tz, day, self.filter)
+            found = await self.open_days.rows(self.store, self.site, self.tz, day, self.filter)
+            unlisted = self.filter is not None and self.k > 1
+            if unlisted and not _listed(await self.open_days.rows(self.store, self.site, self.tz, day), self.filter):
+                continue  # as the rollup will store it: a value the day does not list has no filtered rows
+            rows += found
         return rows
 
     async def _check_raw(self, first_hour: int) -> None:
@@ -413,16 +417,27 @@ class Answerer:
     async def _window_rows(self, start_ms: int, end_ms: int, realtime: bool) -> list[rollup.Row]:
         """A window's rows, computed once per answer (its breakdown and its totals come from the same rows), in an
         open-day worker process: a busy site's last 24 hours are ~200,000 events and seconds of pure Python,
-        which in a thread of the server would hold the interpreter against ingest."""
+        which in a thread of the server would hold the interpreter against ingest. Under a filter whose value the
+        window's own breakdown does not list by name, none (see `_listed`)."""
         found = self.windows.get(end_ms)
         if found is not None:
             return found
+        rows = await self._window_rows_under(start_ms, end_ms, realtime, self.filter)
+        check = self.filter is not None and self.k > 1
+        if check and not _listed(await self._window_rows_under(start_ms, end_ms, realtime, None), self.filter):
+            rows = []
+        self.windows[end_ms] = rows
+        return rows
+
+    async def _window_rows_under(
+        self, start_ms: int, end_ms: int, realtime: bool, flt: tuple[str, str] | None
+    ) -> list[rollup.Row]:
 
         async def compute() -> list[rollup.Row]:
             path = self.store.reader_path()
             rows: list[rollup.Row] | None = None
             if path is not None:
-                args = (start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, self.filter, realtime)
+                args = (start_ms - TIMEOUT_MS, end_ms, start_ms, self.tz.key, flt, realtime)
                 rows = await _in_worker(
                     partial(openday.window, path), self.site.id, *args, self.site.page_goals, self.k
                 )
@@ -437,14 +452,12 @@ class Answerer:
                     end_ms,
                     self.tz,
                     0,
-                    self.filter,
+                    flt,
                 )
             return rows
 
         back = round((int(self.now.timestamp() * 1000) + 1 - end_ms) / self._span_ms)  # 0: now, 1: the one before
-        rows = await self.open_days.window((self.site.id, self.filter, realtime, back), end_ms, compute)
-        self.windows[end_ms] = rows
-        return rows
+        return await self.open_days.window((self.site.id, flt, realtime, back), end_ms, compute)
 
     async def _last_24h(self) -> dict[str, Any]:
         q = self.query
@@ -567,6 +580,15 @@ class Answerer:
         if self.query.time:  # time series compare position by position
             return past[index] if index < len(past) else None
         return next((p for p in past if p["dimensions"] == result["dimensions"]), None)
+
+
+def _listed(unfiltered: Iterable[rollup.Row], flt: tuple[str, str] | None) -> bool:
+    """Whether the bucket's breakdown by the filter's dimension lists its value by name. A filter's figures are
+    that row's; a value under k, or merged into `(other)` to bring it to k, has none (its figures taken off
+    `(other)` would give the rare rows')."""
+    return flt is None or any(
+        r.dimension == flt[0] and r.value == flt[1] and not r.filter_dimension for r in unfiltered
+    )
 
 
 def _value(label: Label) -> str:

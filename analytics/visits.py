@@ -2,8 +2,8 @@
 
 Pure: the rollup feeds it one site's events in time order and gets back the visits and, for every event, the
 visit it belongs to (so that event-level breakdowns can be filtered by visit attributes, e.g. pages of visits
-from Google). A visit that spans UTC midnight is joined through `prev_visitor_id`, the hash the ingest computed
-under yesterday's salt in the first minutes of the new day.
+from Google). A visit that spans UTC midnight needs nothing special: the ingest stored its events after midnight
+under the hash it started with (analytics/midnight.py).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ class RawEvent(Protocol):
     def ts(self) -> int: ...
     @property
     def visitor_id(self) -> int: ...
-    @property
-    def prev_visitor_id(self) -> int | None: ...
     @property
     def name(self) -> str: ...
     @property
@@ -68,11 +66,6 @@ def build(events: Sequence[RawEvent]) -> tuple[list[Visit], list[int]]:
         current = open_by_visitor.get(event.visitor_id)
         if current is not None and event.ts - visits[current].end_ts > TIMEOUT_MS:
             current = None
-        if current is None and event.prev_visitor_id is not None:
-            # Just after UTC midnight: the same person under yesterday's salt may have a visit still open.
-            previous = open_by_visitor.get(event.prev_visitor_id)
-            if previous is not None and event.ts - visits[previous].end_ts <= TIMEOUT_MS:
-                current = previous
         if current is None and event.name == ENGAGEMENT:
             visit_of.append(-1)  # an engagement ping after the visit ended starts nothing
             continue

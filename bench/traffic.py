@@ -112,7 +112,6 @@ def generate(site_id: int, start_ms: int, days: int, profile: Profile, seed: int
             common = dict(
                 site_id=site_id,
                 visitor_id=visitor,
-                prev_visitor_id=None,
                 hostname="example.com",
                 referrer=referrer,
                 source=source or utm[0],

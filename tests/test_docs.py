@@ -75,12 +75,12 @@ def test_config_toml_and_the_readme_table_are_generated_from_the_declarations() 
 
 
 def test_the_readme_states_how_long_a_destroyed_salt_can_survive_on_disk() -> None:
-    """The grace after the day, one upkeep round, then every try at emptying the WAL (rounded up to 5 s)."""
-    grace = privacy.SALT_GRACE
+    """The salt's latest deadline after its day, one upkeep round, then every try at emptying the WAL (rounded up
+    to 5 s)."""
     upkeep = timedelta(seconds=min(IngestConfig().site_refresh_seconds, 60))
     tries = timedelta(seconds=WIPE_TRIES * WIPE_WAIT_MS / 1000 + (WIPE_TRIES - 1) * WIPE_PAUSE_S)
-    seconds = math.ceil((grace + upkeep + tries).total_seconds() / 5) * 5
+    seconds = math.ceil((privacy.SALT_KEPT_AT_MOST + upkeep + tries).total_seconds() / 5) * 5
     latest = (datetime(2026, 1, 1) + timedelta(seconds=seconds)).strftime("%H:%M:%S")
-    assert f"deleted {grace // timedelta(minutes=1)} minutes after the day ends" in README
-    assert f"until {grace // timedelta(minutes=1)} minutes after its UTC day ends" in README
+    assert f"{privacy.SALT_KEPT_AT_MOST // timedelta(hours=1)} hours after its UTC day ends at the latest" in README
     assert f"**{latest} UTC the next day**" in README
+    assert f"{(upkeep + tries).total_seconds():g} s after midnight on a night when no visit spans it" in README

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from analytics.midnight import OpenVisits
 from analytics.privacy import (
     Address,
     Anonymizer,
@@ -31,14 +32,16 @@ def ip(text: str) -> Address:
 NOON = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def anonymizer(v4: int = 24, v6: int = 48, days: dict[date, bytes] | None = None) -> Anonymizer:
+def anonymizer(
+    v4: int = 24, v6: int = 48, days: dict[date, bytes] | None = None, visits: OpenVisits | None = None
+) -> Anonymizer:
     async def load(day: date, candidate: bytes) -> bytes:
         return candidate
 
     book = SaltBook(load)
     for day, salt in (days or {NOON.date(): b"s" * 32}).items():
         book.remember(day, salt)
-    return Anonymizer(v4, v6, book)
+    return Anonymizer(v4, v6, book, visits.continues if visits else lambda *_: False)
 
 
 @pytest.mark.parametrize(
@@ -128,16 +131,28 @@ def test_without_todays_salt_no_identity_is_made() -> None:
     assert anonymizer().identify(1, ip("203.0.113.7"), b"UA", datetime(2026, 3, 15, 9, tzinfo=UTC)) is None
 
 
-def test_yesterdays_hash_is_computed_only_just_after_midnight() -> None:
+def test_after_midnight_only_a_visit_that_goes_on_keeps_yesterdays_hash() -> None:
     yesterday, today = date(2026, 3, 14), date(2026, 3, 15)
-    a = anonymizer(days={yesterday: b"y" * 32, today: b"t" * 32})
-    before = a.identify(1, ip("203.0.113.7"), b"UA", datetime(2026, 3, 14, 23, 50, tzinfo=UTC))
-    after = a.identify(1, ip("203.0.113.7"), b"UA", datetime(2026, 3, 15, 0, 20, tzinfo=UTC))
-    later = a.identify(1, ip("203.0.113.7"), b"UA", datetime(2026, 3, 15, 0, 40, tzinfo=UTC))
-    assert before and after and later
-    assert after.prev_visitor_id == before.visitor_id
-    assert after.visitor_id != before.visitor_id
-    assert later.prev_visitor_id is None
+    visits = OpenVisits()
+    a = anonymizer(days={yesterday: b"y" * 32, today: b"t" * 32}, visits=visits)
+
+    def identify(address: str, hour: int, minute: int) -> int:
+        found = a.identify(1, ip(address), b"UA", datetime(2026, 3, 14 if hour else 15, hour, minute, tzinfo=UTC))
+        assert found is not None
+        return found.visitor_id
+
+    staying, leaving = identify("203.0.113.7", 23, 50), identify("198.51.100.7", 23, 45)
+    visits.record([_Seen(staying, 23, 50), _Seen(leaving, 23, 45)])
+    assert identify("203.0.113.7", 0, 10) == staying  # 20 minutes later: the same visit, the same hash
+    returning = identify("198.51.100.7", 0, 20)  # 35 minutes later: another visit, today's hash only
+    assert returning != leaving
+    assert identify("198.51.100.7", 0, 20) == returning
+
+
+class _Seen:
+    def __init__(self, visitor_id: int, hour: int, minute: int) -> None:
+        self.site_id, self.visitor_id, self.name = 1, visitor_id, "pageview"
+        self.ts = int(datetime(2026, 3, 14, hour, minute, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize(
@@ -148,8 +163,8 @@ def test_yesterdays_hash_is_computed_only_just_after_midnight() -> None:
         (datetime(2026, 3, 15, 23, 59, tzinfo=UTC), date(2026, 3, 15)),
     ],
 )
-def test_salts_expire_shortly_after_their_day(now: datetime, cutoff: date) -> None:
-    assert expired_before(now) == cutoff
+def test_salts_expire_30_minutes_after_the_last_event_of_yesterday(now: datetime, cutoff: date) -> None:
+    assert expired_before(now, datetime(2026, 3, 14, 23, 55, tzinfo=UTC)) == cutoff
 
 
 async def test_salt_book_asks_the_store_once_even_under_concurrency() -> None:

@@ -40,6 +40,11 @@ REPLACED = [
     ("zhang.wei@163.com", "(email)"),
     # phone numbers: after a +, or 9+ digits in groups of at most 4 with one kind of separator
     ("+33 6 12 34 56 78", "(phone)"),
+    # Found by the outside tester: an encoded dot or a double-encoded @, UK numbers, a + decoded to a space.
+    ("/u/zelda.secret%40victim%2Eorg/z", "/u/(email)/z"),
+    ("zelda.secret%2540victim.org", "(email)"),
+    ("07911 123456", "(phone)"),
+    ("44 7911 123456", "(phone)"),
     ("+33612345678", "(phone)"),
     ("06 12 34 56 78", "(phone)"),
     ("06.12.34.56.78", "(phone)"),

@@ -14,7 +14,6 @@ class E(NamedTuple):
     visitor_id: int
     name: str = "pageview"
     pathname: str = "/"
-    prev_visitor_id: int | None = None
     interactive: bool = True
 
 
@@ -55,15 +54,14 @@ def test_engagement_pings_neither_extend_nor_start_visits() -> None:
     assert visit_of == [0, 0, -1]
 
 
-def test_a_visit_spanning_utc_midnight_is_joined_through_yesterdays_hash() -> None:
+def test_a_visit_spanning_utc_midnight_is_one_hash_and_nothing_else_joins_two() -> None:
     midnight = 24 * 60 * MIN
-    events = [E(midnight - 5 * MIN, 7, pathname="/before"), E(midnight + 5 * MIN, 8, "pageview", "/after", 7)]
+    events = [E(midnight - 5 * MIN, 7, pathname="/before"), E(midnight + 5 * MIN, 7, "pageview", "/after")]
     visits, visit_of = build(events)
     assert summary(visits) == [(7, 2, 0, False, "/before", "/after", 600)]
     assert visit_of == [0, 0]
-    # Without the link, or after the timeout, they are two visits.
-    assert len(build([events[0], events[1]._replace(prev_visitor_id=None)])[0]) == 2
-    assert len(build([events[0], events[1]._replace(ts=midnight + 40 * MIN)])[0]) == 2
+    # Under another hash (today's: the ingest found no visit to continue), two visits.
+    assert len(build([events[0], events[1]._replace(visitor_id=8)])[0]) == 2
 
 
 def test_a_visit_of_custom_events_only_enters_on_its_first_page() -> None:

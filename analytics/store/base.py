@@ -162,6 +162,13 @@ class Store(Protocol):
     async def recent_visitors(self, site_id: int, since_ms: int) -> int:
         """Distinct visitors with an event since the instant (the realtime count)."""
 
+    async def visitors_last_seen(
+        self, since_ms: int, until_ms: int, seen_between: tuple[int, int] | None = None
+    ) -> list[tuple[int, int, int]]:
+        """(site id, visitor hash, time of its last event that is not an engagement ping) of every visitor with such
+        an event in [since, until), on any site; with `seen_between` (start, end), only the visitors who also had
+        an event in [start, end). Visits across UTC midnight are told apart by it (analytics/midnight.py)."""
+
     async def acquire_lease(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
         """True if `holder` now holds the named lease (free, expired, or already its own) until now + ttl."""
 

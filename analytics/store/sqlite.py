@@ -35,12 +35,13 @@ import aiosqlite
 
 from analytics import processes
 from analytics.apikeys import ApiKey
+from analytics.beacon import ENGAGEMENT
 from analytics.drops import DropRow
 from analytics.errors import Conflict, InvalidData, NotFound, StoreError, TooSlow
 from analytics.events import COLUMNS, Event
 from analytics.rollup import DAY, DIMENSIONS, HOUR, MONTH, PROP_KEYS, PROPS_BASE, Row, transposed
 from analytics.sites import Site, SiteSettings
-from analytics.store import sqlite_backup, sqlite_forget, sqlite_rollup
+from analytics.store import sqlite_backup, sqlite_forget, sqlite_rollup, sqlite_steps
 from analytics.store.base import Forgotten, Migration, load_migrations
 from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_accounts import AccountsMixin
@@ -288,6 +289,9 @@ class SQLiteStore(AccountsMixin):
                     ) as cur:
                         if await cur.fetchone() is not None:
                             continue
+                    step = sqlite_steps.BEFORE.get(migration.version)
+                    if step is not None:
+                        await step(self.admin)
                     for statement in SQLITE.migration(migration.sql):
                         await self.admin.execute(statement)
                     await self.admin.execute(
@@ -838,6 +842,27 @@ class SQLiteStore(AccountsMixin):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot count recent visitors: {exc}") from None
         return int(found[0]) if found else 0
+
+    async def visitors_last_seen(
+        self, since_ms: int, until_ms: int, seen_between: tuple[int, int] | None = None
+    ) -> list[tuple[int, int, int]]:
+        # Sites through `IN (SELECT id FROM sites)`: one range of the (site_id, ts) index each, not a table scan.
+        sql = (
+            "SELECT site_id, visitor_id, MAX(ts) FROM events WHERE site_id IN (SELECT id FROM sites) "
+            "AND ts >= ? AND ts < ? AND name <> ?"
+        )
+        args: list[object] = [since_ms, until_ms, ENGAGEMENT]
+        if seen_between is not None:
+            sql += (
+                " AND (site_id, visitor_id) IN (SELECT site_id, visitor_id FROM events "
+                "WHERE site_id IN (SELECT id FROM sites) AND ts >= ? AND ts < ?)"
+            )
+            args += seen_between
+        try:
+            async with self.admin.execute(f"{sql} GROUP BY site_id, visitor_id", args) as cur:
+                return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the visitors of the last minutes: {exc}") from None
 
     async def acquire_lease(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
         try:
