@@ -131,14 +131,14 @@ def serve(config: Config, applied: Sequence[str] = ()) -> None:
     """Runs the server until a signal; `applied`: the migrations `analytics serve` applied just before, logged
     here once the configuration has proved sound (a start that fails says one line, nothing else)."""
     configure_logging(config.log.level)
-    # Says that DEBUG is on, since nothing else may: aiosqlite's lines at that level are dropped (the store's set-up,
-    # analytics/store/sqlite_connect.py), as they print each statement with its parameters, salts and events.
-    log.debug("logging at DEBUG, without aiosqlite's lines (statements with their parameters)")
     # A fatal signal (SIGBUS when the database's -shm file is truncated under the server, see the README's
     # Durability) would otherwise end the process without a word; this writes the Python stack to stderr.
     faulthandler.enable(all_threads=False)
     app = create_app(config)
     log.info("analytics %s, database %s", __version__, config.database.url)
+    # Says that DEBUG is on, since nothing else may: aiosqlite's lines at that level are dropped (the store's set-up,
+    # analytics/store/sqlite_connect.py), as they print each statement with its parameters, salts and events.
+    log.debug("logging at DEBUG, without aiosqlite's lines (statements with their parameters)")
     for migration in applied:
         log.info("applied migration %s", migration)
     connections = connection_limit(config.server.max_connections)
