@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from analytics import drops as drop_counts
-from analytics import jobs, metrics, midnight, openapi, openday, privacy
+from analytics import jobs, metrics, midnight, openapi, openday, privacy, profile
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter, Insert
 from analytics.config import Config, local_url
@@ -82,7 +82,8 @@ def build_pipeline(config: Config, salts: SaltBook, open_visits: OpenVisits) -> 
     signals = Signals.of(
         config.ingest.respect_gpc, config.ingest.respect_dnt, normalize_spam_domains(config.ingest.spam_referrers)
     )
-    return Pipeline(DeviceDetector(config.ingest.ua_cache_size), geo, anonymizer, signals), geo
+    devices = DeviceDetector(config.ingest.ua_cache_size)
+    return Pipeline(devices, geo, anonymizer, signals, profile.per_hostname(config)), geo
 
 
 async def upkeep(services: Services, now: datetime) -> None:
@@ -169,7 +170,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
     open_visits = OpenVisits()
     pipeline, geo = build_pipeline(config, salts, open_visits)
-    registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds)
+    registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds, collect=profile.defaults(config))
     drops = drop_counts.DropCounts()
     writer = BatchWriter(
         batch_insert(store, drops, clock),

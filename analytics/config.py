@@ -49,6 +49,16 @@ def _one_of(*choices: str) -> Check:
     return check
 
 
+def _choice(*choices: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(repr(c) for c in choices)}"
+
+    return check
+
+
+SWITCH = _choice("profile", "on", "off")
+
+
 def _public_url(value: str) -> str | None:
     if not value or (value.startswith(("http://", "https://")) and "/" not in value.split("://", 1)[1].rstrip("/")):
         return None
@@ -240,6 +250,26 @@ class IngestConfig:
 
 @dataclass(frozen=True, slots=True)
 class PrivacyConfig:
+    profile: str = _opt(
+        "cnil",
+        "cnil: the defaults and limits of the CNIL's exemption from consent for audience measurement (France); "
+        "settings that would break it are refused, or marked as not met in the privacy report (README, Privacy "
+        "profile). standard: every field collected by default, nothing refused; the report still gives each "
+        "criterion's verdict.",
+        _choice("cnil", "standard"),
+    )
+    identity_scope: str = _opt(
+        "profile",
+        "What a visitor hash is unique to: hostname (a visitor of blog.example.com and of example.com is two "
+        "people, so no identifier spans two sites), site (one hash across every hostname of a site, so a visit "
+        "that moves between them stays one), or profile (cnil: hostname; standard: site).",
+        _choice("profile", "hostname", "site"),
+    )
+    public_page: bool = _opt(
+        True,
+        "Serve each site's privacy notice for its visitors at /privacy/DOMAIN (in French or English, from the "
+        "configuration): the information the CNIL asks for. Off: the report marks visitors as not informed.",
+    )
     ipv4_prefix: int = _opt(
         24,
         "Bits of an IPv4 address kept before it is used at all (for the visitor hash and the country). 24 turns "
@@ -268,6 +298,53 @@ class PrivacyConfig:
         "Aggregates older than this many months are deleted by `analytics purge` (25: the CNIL's limit).",
         _between(1, 240),
     )
+
+
+_SWITCH_DOC = " on, off, or profile (the profile's default: {}; README, Minimisation)."
+
+
+@dataclass(frozen=True, slots=True)
+class CollectConfig:
+    """What is collected, for every site (each site may override it: `analytics site collect`, or settings)."""
+
+    referrers: str = _opt(
+        "profile",
+        "The referrer's host (news.example.org), and the source named after it." + _SWITCH_DOC.format("on"),
+        SWITCH,
+    )
+    utm: str = _opt(
+        "profile",
+        "UTM values (utm_source, medium, campaign, content, term): campaign measurement."
+        + _SWITCH_DOC.format("cnil off, standard on"),
+        SWITCH,
+    )
+    locations: str = _opt(
+        "profile",
+        "Region and city (the country is always kept when a GeoIP database is set)." + _SWITCH_DOC.format("on"),
+        SWITCH,
+    )
+    browser_versions: str = _opt(
+        "profile", "The browser's major version (the browser's name is always kept)." + _SWITCH_DOC.format("on"), SWITCH
+    )
+    os_versions: str = _opt(
+        "profile", "The operating system's version (its name is always kept)." + _SWITCH_DOC.format("on"), SWITCH
+    )
+    screens: str = _opt(
+        "profile", "The screen class (mobile, tablet, laptop, desktop)." + _SWITCH_DOC.format("on"), SWITCH
+    )
+    properties: str = _opt(
+        "profile",
+        "Custom properties (only the keys a site allows are ever stored)."
+        + _SWITCH_DOC.format("cnil off, standard on"),
+        SWITCH,
+    )
+    events: str = _opt(
+        "profile",
+        "Custom events (the tracker's outbound-link and download events included) and goals."
+        + _SWITCH_DOC.format("cnil off, standard on"),
+        SWITCH,
+    )
+    revenue: str = _opt("profile", "Revenue sent with events." + _SWITCH_DOC.format("cnil off, standard on"), SWITCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +380,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     geoip: GeoipConfig = field(default_factory=GeoipConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -312,7 +390,9 @@ class Config:
         current = getattr(self, section)
         for key, value in values.items():
             _check(section, _field(section, key), value, f"option {section}.{key}")
-        return dataclasses.replace(self, **{section: dataclasses.replace(current, **values)})
+        changed = dataclasses.replace(self, **{section: dataclasses.replace(current, **values)})
+        check_profile(changed)
+        return changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +526,35 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
                 ) from None
             _check(section, f, values[f.name], source)
         built[section] = cls(**values)
-    return Config(**built)
+    config = Config(**built)
+    check_profile(config)
+    return config
+
+
+CNIL_IPV4_PREFIX = 24
+CNIL_IPV6_PREFIX = 48
+CNIL_RETENTION_MONTHS = 25
+
+
+def check_profile(config: Config) -> None:
+    """Under the cnil profile, the settings that can only break the exemption, and that no measurement needs,
+    are refused, naming the criterion (README, Privacy profile); the others are reported, not refused."""
+    p = config.privacy
+    if p.profile != "cnil":
+        return
+    keep = 'or set privacy.profile = "standard" (the privacy report then marks the criterion as not met)'
+    if p.ipv4_prefix > CNIL_IPV4_PREFIX or p.ipv6_prefix > CNIL_IPV6_PREFIX:
+        raise ConfigError(
+            f"privacy.ipv4_prefix = {p.ipv4_prefix} / ipv6_prefix = {p.ipv6_prefix} breaks the CNIL criterion "
+            f'"IP address anonymised": under the cnil profile at most {CNIL_IPV4_PREFIX} (IPv4) and '
+            f"{CNIL_IPV6_PREFIX} (IPv6) bits of an address are used; lower them, {keep}"
+        )
+    if p.aggregate_retention_months > CNIL_RETENTION_MONTHS:
+        raise ConfigError(
+            f"privacy.aggregate_retention_months = {p.aggregate_retention_months} breaks the CNIL criterion "
+            f'"data kept at most 25 months": under the cnil profile it is at most {CNIL_RETENTION_MONTHS}; '
+            f"lower it, {keep}"
+        )
 
 
 def local_url(server: ServerConfig, any_address: str = "127.0.0.1") -> str:

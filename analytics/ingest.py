@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache, partial
 
 from analytics import pages, privacy, referrers, scrub
-from analytics.beacon import ENGAGEMENT, Beacon
+from analytics.beacon import ENGAGEMENT, PAGEVIEW, Beacon
 from analytics.devices import Device, DeviceDetector, screen_class
 from analytics.events import Event
 from analytics.geo import NOWHERE, GeoLocator
@@ -33,6 +33,8 @@ class Drop(StrEnum):
     EXCLUDED_IP = "excluded-ip"
     EXCLUDED_PATH = "excluded-path"
     SPAM_REFERRER = "spam-referrer"
+    NOT_COLLECTED = "event-not-collected"
+    """A custom event while the site's custom events are switched off (collect.events)."""
 
 
 PROPERTY_NOT_ALLOWED = "property-not-allowed"
@@ -107,7 +109,12 @@ def _spam(c: Candidate, s: Signals) -> Drop | None:
     return Drop.SPAM_REFERRER if c.referrer_host and s.is_spam(c.referrer_host) else None
 
 
-SITE_GATES: tuple[Gate, ...] = (_hostname, _bot, _datacenter, _excluded_ip, _excluded_path, _spam)
+def _not_collected(c: Candidate, s: Signals) -> Drop | None:
+    custom = c.beacon.name not in (PAGEVIEW, ENGAGEMENT)
+    return Drop.NOT_COLLECTED if custom and not c.rules.collect.events else None
+
+
+SITE_GATES: tuple[Gate, ...] = (_hostname, _bot, _datacenter, _excluded_ip, _excluded_path, _spam, _not_collected)
 
 
 def signal_drop(client: Client, signals: Signals) -> Drop | None:
@@ -139,11 +146,20 @@ def _value(text: str) -> str:
 class Pipeline:
     """Everything the per-event work needs, built once per process from the config."""
 
-    def __init__(self, devices: DeviceDetector, geo: GeoLocator | None, anonymizer: Anonymizer, signals: Signals):
+    def __init__(
+        self,
+        devices: DeviceDetector,
+        geo: GeoLocator | None,
+        anonymizer: Anonymizer,
+        signals: Signals,
+        per_hostname: bool = False,
+    ):
         self.devices = devices
         self.geo = geo
         self.anonymizer = anonymizer
         self.signals = signals
+        self.per_hostname = per_hostname
+        """Visitor hashes unique to a hostname (privacy.identity_scope): no identifier spans two sites."""
 
     def candidate(self, beacon: Beacon, client: Client, rules: SiteRules) -> Candidate:
         page = pages.page(beacon.url, beacon.hash_mode)
@@ -163,13 +179,19 @@ class Pipeline:
 
     def event(self, c: Candidate, now: datetime) -> Event | None:
         """The stored event, or None when today's salt is not loaded yet (the caller loads it and retries)."""
-        identity = self.anonymizer.identify(c.rules.site.id, c.client.ip, c.client.user_agent, now)
+        scope = c.page.hostname if self.per_hostname else ""
+        identity = self.anonymizer.identify(c.rules.site.id, c.client.ip, c.client.user_agent, now, scope)
         if identity is None:
             return None
+        on = c.rules.collect
         location = self.geo.locate(identity.network) if self.geo and identity.network is not None else NOWHERE
         b, page, device = c.beacon, c.page, c.device
         engagement = b.name == ENGAGEMENT
-        # Every free-text value is scrubbed here, and only here: README § Scrubbing.
+        referrer = c.referrer_host if on.referrers else ""
+        utm = on.utm
+        revenue = b.revenue if on.revenue and not engagement else None
+        # Every free-text value is scrubbed here, and only here: README § Scrubbing. A field switched off
+        # (analytics.profile) is never stored: README § Minimisation.
         return Event(
             site_id=c.rules.site.id,
             ts=int(now.timestamp() * 1000),
@@ -177,25 +199,25 @@ class Pipeline:
             name=_scrub(b.name),
             hostname=_scrub(page.hostname),
             pathname=_scrub(page.path),
-            referrer=_scrub(c.referrer_host),
-            source=_scrub(_source(c.referrer_host, page.utm_source or page.ref)),
-            utm_source=_scrub(page.utm_source),
-            utm_medium=_scrub(page.utm_medium),
-            utm_campaign=_scrub(page.utm_campaign),
-            utm_content=_scrub(page.utm_content),
-            utm_term=_scrub(page.utm_term),
+            referrer=_scrub(referrer),
+            source=_scrub(_source(referrer, page.utm_source or page.ref if utm else "")),
+            utm_source=_scrub(page.utm_source) if utm else "",
+            utm_medium=_scrub(page.utm_medium) if utm else "",
+            utm_campaign=_scrub(page.utm_campaign) if utm else "",
+            utm_content=_scrub(page.utm_content) if utm else "",
+            utm_term=_scrub(page.utm_term) if utm else "",
             browser=device.browser,
-            browser_version=device.browser_version,
+            browser_version=device.browser_version if on.browser_versions else "",
             os=device.os,
-            os_version=device.os_version,
+            os_version=device.os_version if on.os_versions else "",
             device=device.device,
-            screen=screen_class(b.screen_width),
+            screen=screen_class(b.screen_width) if on.screens else "",
             country=location.country,
-            region=location.region,
-            city=location.city,
+            region=location.region if on.locations else "",
+            city=location.city if on.locations else "",
             props=_props(c.props),
-            revenue_micros=b.revenue.amount_micros if b.revenue and not engagement else None,
-            revenue_currency=b.revenue.currency if b.revenue and not engagement else None,
+            revenue_micros=revenue.amount_micros if revenue else None,
+            revenue_currency=revenue.currency if revenue else None,
             interactive=b.interactive and not engagement,
             scroll_depth=b.scroll_depth if engagement else None,
             engaged_ms=b.engaged_ms if engagement else None,

@@ -218,8 +218,12 @@ class Anonymizer:
         """The truncated address, or None where the settings ignore addresses of its version (prefix 0)."""
         return self.truncate(address) if self._prefix[address.version] else None
 
-    def identify(self, site_id: int, address: Address | None, user_agent: bytes, now: datetime) -> Identity | None:
-        """None when today's salt is not loaded yet: the caller awaits `salts.ensure(day)` and asks again."""
+    def identify(
+        self, site_id: int, address: Address | None, user_agent: bytes, now: datetime, hostname: str = ""
+    ) -> Identity | None:
+        """None when today's salt is not loaded yet: the caller awaits `salts.ensure(day)` and asks again.
+        `hostname`: given when hashes are unique to a hostname (privacy.identity_scope), so that one person on
+        two hostnames of a site has two unrelated hashes."""
         utc = now.astimezone(UTC)
         day = utc.date()
         salt = self.salts.get(day)
@@ -228,6 +232,10 @@ class Anonymizer:
         network = self.truncate(address) if address is not None else None
         packed = network.packed if network is not None and self._prefix[network.version] else b""
         message = struct.pack(">qB", site_id, len(packed)) + packed + user_agent
+        if hostname:
+            host = hostname.encode()
+            # After the User-Agent, whose length varies: the length of the host, last, keeps it unambiguous.
+            message += host + struct.pack(">H", len(host))
         yesterday = self.salts.get(day - _ONE_DAY)  # held only until salt_deadline: minutes after midnight, mostly
         if yesterday is not None:
             # A visit from before midnight that goes on keeps its hash until it ends; anyone else gets today's.

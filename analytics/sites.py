@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.beacon import MAX_PROP_KEY, normalize_domain, unstorable
 from analytics.privacy import Network
+from analytics.profile import EVERYTHING, Collect, collect
 from analytics.scrub import scrub
 
 _DOMAIN = re.compile(
@@ -37,6 +38,8 @@ class Site:
     """Path patterns whose pageviews count as goals (see rollup.PageGoals)."""
     allowed_props: tuple[str, ...] = ()
     """Custom property keys stored for this site; the others are dropped (and counted) before storage."""
+    collect: tuple[tuple[str, bool], ...] = ()
+    """The site's minimisation switches over the global ones (analytics.profile), sorted by field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +160,18 @@ class SiteRules:
     _paths: re.Pattern[str] | None = field(repr=False)
     networks: tuple[Network, ...] = ()
     props: frozenset[str] = frozenset()
-    """The property keys stored (a key scrubbing would change never is, whatever an old list holds)."""
+    """The property keys stored (a key scrubbing would change never is, whatever an old list holds; none while
+    custom properties are switched off)."""
+    collect: Collect = EVERYTHING
+    """What is stored for the site (its switches over the global ones)."""
 
     @classmethod
-    def of(cls, site: Site) -> SiteRules:
+    def of(cls, site: Site, base: Collect = EVERYTHING) -> SiteRules:
         hosts = tuple(normalize_domain(h) for h in site.allowed_hostnames)
         nets = tuple(Network.parse(n) for n in site.excluded_ips)
-        props = frozenset(k for k in site.allowed_props if scrub(k) == k)
-        return cls(site, _globs(hosts), _globs(site.excluded_paths), nets, props)
+        switches = collect(base, dict(site.collect))
+        props = frozenset(k for k in site.allowed_props if scrub(k) == k) if switches.properties else frozenset()
+        return cls(site, _globs(hosts), _globs(site.excluded_paths), nets, props, switches)
 
     def allowed_props(self, name: str, props: Props) -> tuple[Props, int]:
         """The properties whose keys the site allows (and the tracker's own `url` of outbound-link and download
@@ -191,8 +198,10 @@ class SiteRegistry:
         load: Callable[[], Awaitable[list[Site]]],
         refresh_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
+        collect: Collect = EVERYTHING,
     ) -> None:
         self._load = load
+        self._collect = collect
         self.monotonic = monotonic
         self._refresh_seconds = refresh_seconds
         self._by_domain: dict[str, SiteRules] = {}
@@ -208,7 +217,7 @@ class SiteRegistry:
             if self.monotonic() - self._loaded_at < min_age:
                 return
             sites = await self._load()
-            self._by_domain = {s.domain: SiteRules.of(s) for s in sites}
+            self._by_domain = {s.domain: SiteRules.of(s, self._collect) for s in sites}
             self._loaded_at = self.monotonic()
 
     async def lookup(self, domain: str) -> SiteRules | None:

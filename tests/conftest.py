@@ -50,12 +50,14 @@ def config(tmp_path: Path) -> Config:
     # examples, a test's own synchronous work): that loop's lag says nothing about the server's load, so
     # shedding by it is off here. It is tested on its own (tests/test_hostile.py: LoopLag, the admitted share).
     # Most tests check exact figures of one to a few visitors: they run with k = 1 (no threshold); the threshold
-    # is tested on its own (tests/test_anonymity.py), with the default k.
+    # is tested on its own (tests/test_anonymity.py), with the default k. They check every field, so they run
+    # under the standard profile (everything collected); the cnil profile's defaults are tested on their own
+    # (tests/test_profile.py).
     return (
         Config()
         .replace("database", url=f"sqlite:///{tmp_path}/data/analytics.db")
         .replace("ingest", shed_loop_lag_ms=60_000)
-        .replace("privacy", min_visitors=1)
+        .replace("privacy", min_visitors=1, profile="standard")
     )
 
 

@@ -138,6 +138,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, st
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     env["ANALYTICS_INGEST_BATCH_INTERVAL_MS"] = "1"
     env["ANALYTICS_PRIVACY_MIN_VISITORS"] = "1"  # single test visits are checked one by one (k: test_anonymity.py)
+    env["ANALYTICS_PRIVACY_PROFILE"] = "standard"  # custom events and properties carry the payloads
     populate(workdir, env)
     created = run_cli(workdir, env, "apikey", "create", "--site", SITE)
     assert created.returncode == 0

@@ -6,7 +6,7 @@ events go through `insert_events` only, which the batch writer alone calls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -221,6 +221,10 @@ class Store(Protocol):
 
     async def set_allowed_props(self, site_id: int, keys: Sequence[str]) -> None:
         """Replaces the custom property keys the site stores; raises NotFound."""
+
+    async def set_collect(self, site_id: int, overrides: Mapping[str, bool]) -> None:
+        """Replaces the site's minimisation switches (field -> collected?; unnamed fields follow the global
+        `[collect]`); raises NotFound."""
 
     async def add_shared_link(
         self,

@@ -121,7 +121,7 @@ def _insert_sql(rows: int) -> str:
     return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)  # noqa: S608
 
 
-SITE_COLUMNS = "id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, allowed_props"
+SITE_COLUMNS = "id, domain, timezone, allowed_hostnames, excluded_ips, excluded_paths, allowed_props, collect"
 ADD_DROPS = (
     "INSERT INTO drops (site_id, day, reason, count) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (site_id, day, reason) DO UPDATE SET count = drops.count + excluded.count"
@@ -129,7 +129,7 @@ ADD_DROPS = (
 
 
 def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
-    id_, domain, tz, hosts, ips, paths, props = r
+    id_, domain, tz, hosts, ips, paths, props, collect = r
     return Site(
         int(id_),
         str(domain),
@@ -138,6 +138,7 @@ def _site(r: sqlite3.Row | tuple[Any, ...]) -> Site:
         tuple(json.loads(str(ips))),
         tuple(json.loads(str(paths))),
         allowed_props=tuple(json.loads(str(props))),
+        collect=tuple(sorted(json.loads(str(collect)).items())),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -159,6 +159,13 @@ class AccountsMixin:
     async def set_allowed_props(self, site_id: int, keys: Sequence[str]) -> None:
         cur = await self._write(
             "UPDATE sites SET allowed_props = ? WHERE id = ?", (json.dumps(list(keys)), site_id), "site"
+        )
+        if not cur.rowcount:
+            raise NotFound("no such site")
+
+    async def set_collect(self, site_id: int, overrides: Mapping[str, bool]) -> None:
+        cur = await self._write(
+            "UPDATE sites SET collect = ? WHERE id = ?", (json.dumps(dict(sorted(overrides.items()))), site_id), "site"
         )
         if not cur.rowcount:
             raise NotFound("no such site")
