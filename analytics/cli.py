@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from analytics import __version__
+from analytics import __version__, cli_privacy
 from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
 from analytics.sites import Site, SiteSettings, check_prop_keys, check_settings
@@ -145,6 +145,14 @@ def cmd_site_props(args: argparse.Namespace) -> int:
     if args.allow or args.remove:
         print(f"(running servers apply the change within {config.ingest.site_refresh_seconds:g} seconds)")
     return 0
+
+
+def _run_with_store(config: Config, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    return asyncio.run(_with_store(config, work))
+
+
+def cmd_site_collect(args: argparse.Namespace) -> int:
+    return cli_privacy.site_collect(_config(args), _run_with_store, args)
 
 
 def cmd_site_list(args: argparse.Namespace) -> int:
@@ -637,6 +645,7 @@ def parser() -> argparse.ArgumentParser:
     remove.add_argument("domain")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remove.set_defaults(run=cmd_site_remove)
+    cli_privacy.add_collect_parser(site_commands, cmd_site_collect)
     snippet = site_commands.add_parser(
         "snippet",
         help="print the tracking snippet for a site",
