@@ -19,13 +19,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from analytics import drops as drop_counts
-from analytics import jobs, metrics, midnight, openapi, openday, privacy, profile
+from analytics import jobs, metrics, midnight, openapi, openday, privacy, profile, report
 from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter, Insert
 from analytics.config import Config, local_url
@@ -276,6 +276,27 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     async def tracker(request: Request) -> Response:
         return script.response(request, tracker_module.SHORT_CACHE)
 
+    async def privacy_notice(request: Request) -> Response:
+        """The site's notice for its visitors (privacy.public_page), in French or English by Accept-Language,
+        generated from the live configuration like `analytics privacy report`."""
+        domain = request.path_params["domain"].strip().lower()
+        rules = registry.get(domain) or await registry.lookup(domain)
+        if rules is None or not config.privacy.public_page:
+            what = "no site is registered under this name" if rules is None else "this server publishes no notice"
+            return HTMLResponse(f"<!doctype html><title>Not found</title><p>{what}.</p>", status_code=404)
+        lang = report.language(request.headers.get("accept-language", ""))
+        base = config.server.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        page = report.html_page(report.build(config, rules.site, {}, lang, base), public=True)
+        return HTMLResponse(
+            page,
+            headers={
+                "Content-Language": lang,
+                "Vary": "Accept-Language",
+                "Cache-Control": "max-age=300",
+                "Content-Security-Policy": report.STYLE_CSP,
+            },
+        )
+
     async def tracker_versioned(request: Request) -> Response:
         if request.path_params["version"] != script.version:
             return JSONResponse(
@@ -306,6 +327,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
         Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
         Route("/tracker.{version}.js", tracker_versioned, methods=["GET", "HEAD"]),
+        Route("/privacy/{domain}", privacy_notice, methods=["GET"]),
         Route("/", pages.sites, methods=["GET"]),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),

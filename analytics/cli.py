@@ -155,6 +155,12 @@ def cmd_site_collect(args: argparse.Namespace) -> int:
     return cli_privacy.site_collect(_config(args), _run_with_store, args)
 
 
+def cmd_privacy_report(args: argparse.Namespace) -> int:
+    config = _config(args)
+    base_url = (args.url or config.server.public_url or local_url(config.server)).rstrip("/")
+    return cli_privacy.privacy_report(config, _run_with_store, args, base_url)
+
+
 def cmd_site_list(args: argparse.Namespace) -> int:
     config = _config(args)
     sites = asyncio.run(_with_store(config, lambda s: s.list_sites()))
@@ -646,6 +652,7 @@ def parser() -> argparse.ArgumentParser:
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remove.set_defaults(run=cmd_site_remove)
     cli_privacy.add_collect_parser(site_commands, cmd_site_collect)
+    cli_privacy.add_privacy_parser(commands, cmd_privacy_report)
     snippet = site_commands.add_parser(
         "snippet",
         help="print the tracking snippet for a site",

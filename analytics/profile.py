@@ -120,7 +120,8 @@ class Criterion:
     id: str
     met: bool
     settings: tuple[str, ...]
-    """The settings that decide the verdict, as `section.key = value`."""
+    """The settings that decide the verdict, as `section.key = value`; none when the product meets it by
+    construction (no outbound connection, no per-visitor export, no level finer than the city)."""
 
 
 def criteria(config: Config, site_collect: Collect) -> list[Criterion]:
@@ -134,16 +135,16 @@ def criteria(config: Config, site_collect: Collect) -> list[Criterion]:
             not marketing,
             tuple(f"collect.{name} = {'on' if site_collect.on(name) else 'off'}" for name in MARKETING),
         ),
-        Criterion("publisher-only", True, ("no outbound connection, no sub-processor",)),
+        Criterion("publisher-only", True, ()),
         Criterion("anonymous", p.min_visitors >= 5, (f"privacy.min_visitors = {p.min_visitors}",)),
         Criterion("no-cross-site-identifier", scope == "hostname", (f"privacy.identity_scope = {scope}",)),
-        Criterion("no-combination", True, ("no export per visitor: answers are k-anonymous aggregates",)),
+        Criterion("no-combination", True, ()),
         Criterion(
             "ip-anonymised",
             p.ipv4_prefix <= CNIL_IPV4_PREFIX and p.ipv6_prefix <= CNIL_IPV6_PREFIX,
             (f"privacy.ipv4_prefix = {p.ipv4_prefix}", f"privacy.ipv6_prefix = {p.ipv6_prefix}"),
         ),
-        Criterion("geolocation-city", True, ("no finer level than the city exists",)),
+        Criterion("geolocation-city", True, ()),
         Criterion("identifier-lifetime", True, (f"privacy.raw_retention_hours = {p.raw_retention_hours}",)),
         Criterion(
             "retention",

@@ -1,0 +1,408 @@
+"""The privacy report: what the server collects for a site, how and for how long, and the verdict on each
+criterion of the CNIL's exemption, generated from the live configuration (never from fixed text), in English or
+French, as Markdown, HTML or JSON; and the public notice for the site's visitors (/privacy/DOMAIN).
+
+Every figure comes from the configuration, the site's switches (analytics.profile) and its drop counters; the
+words around them are the only fixed text. It states what the product does; it never claims a certification.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+from datetime import timedelta
+from typing import Any
+
+from analytics import profile
+from analytics.config import Config, IngestConfig
+from analytics.privacy import SALT_KEPT_AT_MOST
+from analytics.sites import Site
+from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, WIPE_WAIT_MS
+
+LANGS = ("en", "fr")
+FORMATS = ("md", "html", "json")
+DROPS_DAYS = 30
+
+
+def salt_survival(ingest: IngestConfig) -> timedelta:
+    """How long after its UTC day a destroyed salt can stay on disk at most (README, Privacy model): its latest
+    deadline, one upkeep round, then every try at emptying the WAL."""
+    upkeep = timedelta(seconds=min(ingest.site_refresh_seconds, 60))
+    tries = timedelta(seconds=WIPE_TRIES * WIPE_WAIT_MS / 1000 + (WIPE_TRIES - 1) * WIPE_PAUSE_S)
+    return SALT_KEPT_AT_MOST + upkeep + tries
+
+
+# Each field the server can store: its switch (None: always stored), and its name in each language.
+DATA_POINTS: tuple[tuple[str, str | None, str, str], ...] = (
+    (
+        "page",
+        None,
+        "Page address (path only, personal data in it replaced)",
+        "Adresse de la page (chemin seul, données personnelles remplacées)",
+    ),
+    ("hostname", None, "Host name of the page", "Nom d'hôte de la page"),
+    ("referrer", "referrers", "Host of the referring site", "Hôte du site d'où vient le visiteur"),
+    ("utm", "utm", "Campaign tags (UTM values)", "Étiquettes de campagne (valeurs UTM)"),
+    ("country", None, "Country, from the truncated address", "Pays, déduit de l'adresse tronquée"),
+    (
+        "city",
+        "locations",
+        "Region and city, from the truncated address",
+        "Région et ville, déduites de l'adresse tronquée",
+    ),
+    (
+        "browser",
+        None,
+        "Browser and operating system names, device type",
+        "Noms du navigateur et du système, type d'appareil",
+    ),
+    ("browser_version", "browser_versions", "Browser version", "Version du navigateur"),
+    ("os_version", "os_versions", "Operating system version", "Version du système d'exploitation"),
+    (
+        "screen",
+        "screens",
+        "Screen class (mobile, tablet, laptop, desktop)",
+        "Classe d'écran (mobile, tablette, portable, bureau)",
+    ),
+    ("engagement", None, "Time on page and scroll depth", "Temps passé sur la page et défilement"),
+    ("events", "events", "Custom events and goals", "Événements personnalisés et objectifs"),
+    (
+        "properties",
+        "properties",
+        "Custom properties the site allows",
+        "Propriétés personnalisées autorisées par le site",
+    ),
+    ("revenue", "revenue", "Revenue sent with events", "Chiffre d'affaires envoyé avec les événements"),
+)
+
+CRITERIA_TEXT: dict[str, tuple[str, str]] = {
+    "purpose": (
+        "Purpose limited to audience measurement (no campaign, conversion or revenue measurement)",
+        "Finalité limitée à la mesure d'audience (pas de mesure de campagnes, de conversions ni de ventes)",
+    ),
+    "publisher-only": (
+        "For the publisher alone: no data sent to a third party",
+        "Pour le seul compte de l'éditeur : aucune donnée transmise à un tiers",
+    ),
+    "anonymous": (
+        "Anonymous statistics only (no figure counts fewer than 5 visitors)",
+        "Statistiques anonymes uniquement (aucun chiffre ne compte moins de 5 visiteurs)",
+    ),
+    "no-cross-site-identifier": (
+        "No identifier shared across sites or applications",
+        "Aucun identifiant commun à plusieurs sites ou applications",
+    ),
+    "no-combination": ("No combination with other processing", "Pas de recoupement avec d'autres traitements"),
+    "ip-anonymised": (
+        "IP address anonymised before use, never stored",
+        "Adresse IP anonymisée avant usage, jamais conservée",
+    ),
+    "geolocation-city": ("Geolocation no finer than the city", "Géolocalisation pas plus fine que la ville"),
+    "identifier-lifetime": ("Identifiers kept at most 13 months", "Identifiants conservés 13 mois au plus"),
+    "retention": ("Data kept at most 25 months", "Données conservées 25 mois au plus"),
+    "information": ("Visitors informed", "Visiteurs informés"),
+    "objection": (
+        "A working way to object, honoured before anything is read (opt-out, GPC, DNT)",
+        "Un moyen effectif de s'opposer, respecté avant toute lecture (opposition, GPC, DNT)",
+    ),
+}
+
+T: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Privacy report for {domain}",
+        "public_title": "How {domain} measures its audience",
+        "generated": "Generated from the server's configuration (profile: {profile}). A self-assessment, not a certification.",
+        "data": "Data points",
+        "field": "Field",
+        "stored": "Stored",
+        "yes": "yes",
+        "no": "no (never stored)",
+        "purposes": "Purposes",
+        "purposes_text": "Counting visits and pages, where visitors come from, which devices they use, to improve the site. For {domain} alone; nothing is sold, shared or combined with other data.",
+        "ip": "IP address",
+        "ip_text": "The address is truncated to its first {v4} bits (IPv4) or {v6} bits (IPv6) before it is used at all, for the daily visitor hash and the location; neither the address nor the browser's User-Agent is ever written anywhere, logs included.",
+        "hash": "Visitor hash and salt",
+        "hash_text": "A visit is recognised by a hash of the site, {scope}the truncated address and the User-Agent with a secret salt that changes every day. The salt is destroyed after its day (at most {kept} hours after midnight UTC, while a visit that spans midnight lasts), and its bytes leave the disk within {survival} after its day ends at the latest: the hash can then never be tied to anyone again.",
+        "scope_host": "the page's host name, ",
+        "k": "Anonymous statistics",
+        "k_text": "No figure kept or shown counts fewer than {k} visitors, except the site's totals per hour, day and month: rarer values are merged into a row named (other).",
+        "scrub": "Personal data in addresses",
+        "scrub_text": "E-mail addresses, phone numbers and long numbers, identifiers and tokens found in page addresses, event names, campaign tags and properties are replaced by placeholders before anything is stored; the query and fragment of outbound links and downloads are dropped.",
+        "retention": "Retention",
+        "retention_text": "Raw events (hashed, per visit) are kept {raw} hours at most, then only aggregated statistics remain, for {months} months.",
+        "signals": "Signals honoured",
+        "signals_text": "Global Privacy Control (Sec-GPC): {gpc}. Do Not Track: {dnt}. The opt-out switch on the site's privacy page: always. A request carrying an honoured signal is dropped before its address is read.",
+        "honoured": "honoured",
+        "ignored": "ignored",
+        "processors": "Sub-processors",
+        "processors_text": "None: the server runs on the publisher's own infrastructure and makes no outbound connection.",
+        "storage": "Where data is stored",
+        "storage_text": "In the publisher's own database (SQLite), on the server that runs this software.",
+        "drops": "Not counted in the last {days} days",
+        "drops_none": "Nothing was left out.",
+        "reason": "Reason",
+        "count": "Count",
+        "criteria": "Self-assessment against the CNIL's criteria for audience measurement without consent",
+        "criterion": "Criterion",
+        "verdict": "Verdict",
+        "setting": "Decided by",
+        "met": "met",
+        "not_met": "not met",
+        "by_construction": "by construction: the server makes no outbound connection, exports nothing per visitor and knows no place finer than the city",
+        "summary_ok": "Every criterion is met by this configuration.",
+        "summary_ko": "{n} criteria are not met: this configuration is outside the exemption and needs the visitors' consent.",
+        "optout": "Opting out",
+        "optout_text": "Paste this where visitors can find it (the site's privacy page): it shows a switch that stops all measurement in that browser.",
+        "optout_limits": "The switch is stored in the visitor's browser for the site's address: it cannot cover the <noscript> pixel or events a server sends on the visitor's behalf. Do not use the pixel on pages for visitors who may object, and drop server-side events of people who objected in your own systems.",
+        "public_optout": "To object, use the switch on {domain}'s own privacy page (it is remembered by your browser for that site), or turn on Global Privacy Control or Do Not Track in your browser: nothing is then measured.",
+        "paragraph": "Paragraph for your privacy policy",
+        "paragraph_text": "We measure the audience of {domain} with a self-hosted analytics tool that sets no cookie and keeps anonymous statistics only: pages viewed, where visitors come from, country{city} and type of device. Your IP address is truncated and never stored; visits are recognised for one day at most by a hash that cannot be traced back to you. The statistics are kept {months} months and are not shared with anyone. You can object at any time with the switch below, or by enabling Global Privacy Control or Do Not Track in your browser.",
+        "city": " and city",
+    },
+    "fr": {
+        "title": "Rapport de confidentialité pour {domain}",
+        "public_title": "Comment {domain} mesure son audience",
+        "generated": "Généré à partir de la configuration du serveur (profil : {profile}). Une auto-évaluation, pas une certification.",
+        "data": "Données collectées",
+        "field": "Donnée",
+        "stored": "Conservée",
+        "yes": "oui",
+        "no": "non (jamais conservée)",
+        "purposes": "Finalités",
+        "purposes_text": "Compter les visites et les pages vues, savoir d'où viennent les visiteurs et quels appareils ils utilisent, pour améliorer le site. Pour le seul compte de {domain} ; rien n'est vendu, partagé ni recoupé avec d'autres données.",
+        "ip": "Adresse IP",
+        "ip_text": "L'adresse est tronquée à ses {v4} premiers bits (IPv4) ou {v6} bits (IPv6) avant tout usage, pour l'empreinte quotidienne du visiteur et la localisation ; ni l'adresse ni l'en-tête User-Agent du navigateur ne sont jamais écrits nulle part, journaux compris.",
+        "hash": "Empreinte du visiteur et sel",
+        "hash_text": "Une visite est reconnue par une empreinte (hachage) du site, {scope}de l'adresse tronquée et du User-Agent avec un sel secret qui change chaque jour. Le sel est détruit après sa journée (au plus {kept} heures après minuit UTC, le temps qu'une visite à cheval sur minuit se termine), et ses octets quittent le disque au plus tard {survival} après la fin de sa journée : l'empreinte ne peut alors plus jamais être rattachée à quiconque.",
+        "scope_host": "du nom d'hôte de la page, ",
+        "k": "Statistiques anonymes",
+        "k_text": "Aucun chiffre conservé ou affiché ne compte moins de {k} visiteurs, hormis les totaux du site par heure, jour et mois : les valeurs plus rares sont regroupées dans une ligne nommée (other).",
+        "scrub": "Données personnelles dans les adresses",
+        "scrub_text": "Les adresses e-mail, numéros de téléphone et longs numéros, identifiants et jetons présents dans les adresses de pages, noms d'événements, étiquettes de campagne et propriétés sont remplacés avant toute conservation ; la requête et le fragment des liens sortants et des téléchargements sont supprimés.",
+        "retention": "Durée de conservation",
+        "retention_text": "Les événements bruts (hachés, par visite) sont conservés {raw} heures au plus ; ensuite seules restent des statistiques agrégées, pendant {months} mois.",
+        "signals": "Signaux respectés",
+        "signals_text": "Global Privacy Control (Sec-GPC) : {gpc}. Do Not Track : {dnt}. Le bouton d'opposition de la page de confidentialité du site : toujours. Une requête portant un signal respecté est écartée avant que son adresse ne soit lue.",
+        "honoured": "respecté",
+        "ignored": "ignoré",
+        "processors": "Sous-traitants",
+        "processors_text": "Aucun : le serveur fonctionne sur l'infrastructure de l'éditeur et n'établit aucune connexion sortante.",
+        "storage": "Lieu de stockage",
+        "storage_text": "Dans la base de données de l'éditeur (SQLite), sur le serveur qui exécute ce logiciel.",
+        "drops": "Non comptés ces {days} derniers jours",
+        "drops_none": "Rien n'a été écarté.",
+        "reason": "Motif",
+        "count": "Nombre",
+        "criteria": "Auto-évaluation selon les critères de la CNIL pour la mesure d'audience sans consentement",
+        "criterion": "Critère",
+        "verdict": "Verdict",
+        "setting": "Réglage déterminant",
+        "met": "rempli",
+        "not_met": "non rempli",
+        "by_construction": "par construction : le serveur n'établit aucune connexion sortante, n'exporte rien par visiteur et ne connaît aucun lieu plus fin que la ville",
+        "summary_ok": "Tous les critères sont remplis par cette configuration.",
+        "summary_ko": "{n} critères ne sont pas remplis : cette configuration sort de l'exemption et nécessite le consentement des visiteurs.",
+        "optout": "Opposition",
+        "optout_text": "Collez ceci là où les visiteurs le trouveront (la page de confidentialité du site) : un bouton qui arrête toute mesure dans ce navigateur.",
+        "optout_limits": "Le choix est enregistré dans le navigateur du visiteur pour l'adresse du site : il ne couvre ni le pixel <noscript> ni les événements qu'un serveur envoie pour le compte du visiteur. N'utilisez pas le pixel sur les pages destinées à des visiteurs susceptibles de s'opposer, et écartez dans vos propres systèmes les événements côté serveur des personnes qui se sont opposées.",
+        "public_optout": "Pour vous y opposer, utilisez le bouton de la page de confidentialité de {domain} (votre navigateur le retient pour ce site), ou activez Global Privacy Control ou Do Not Track dans votre navigateur : plus rien n'est alors mesuré.",
+        "paragraph": "Paragraphe pour votre politique de confidentialité",
+        "paragraph_text": "Nous mesurons l'audience de {domain} avec un outil de mesure hébergé par nos soins, qui ne dépose aucun cookie et ne conserve que des statistiques anonymes : pages vues, provenance des visiteurs, pays{city} et type d'appareil. Votre adresse IP est tronquée et jamais conservée ; une visite n'est reconnue que pendant une journée au plus, par une empreinte qui ne permet pas de remonter jusqu'à vous. Les statistiques sont conservées {months} mois et ne sont partagées avec personne. Vous pouvez vous y opposer à tout moment avec le bouton ci-dessous, ou en activant Global Privacy Control ou Do Not Track dans votre navigateur.",
+        "city": " et ville",
+    },
+}
+
+
+def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url: str) -> dict[str, Any]:
+    """The report as data (also the JSON format): every value from the configuration, texts in `lang`."""
+    t = T[lang]
+    on = profile.collect(profile.defaults(config), dict(site.collect))
+    verdicts = profile.criteria(config, on)
+    p, ingest = config.privacy, config.ingest
+    geo = bool(config.geoip.database)
+    survival = salt_survival(ingest)
+    hours, rest = divmod(int(survival.total_seconds()), 3600)
+    survival_text = f"{hours} h {rest // 60:02d} min {rest % 60:02d} s"
+    data_points = []
+    for key, switch, en, fr in DATA_POINTS:
+        stored = on.on(switch) if switch else True
+        if key in ("country", "city") and not geo:
+            stored = False
+        if key == "city" and not (config.geoip.cities or config.geoip.regions):
+            stored = False
+        data_points.append({"field": key, "name": en if lang == "en" else fr, "stored": stored, "switch": switch})
+    gpc = t["honoured"] if ingest.respect_gpc else t["ignored"]
+    dnt = t["honoured"] if ingest.respect_dnt else t["ignored"]
+    city_stored = next(d["stored"] for d in data_points if d["field"] == "city")
+    not_met = [c for c in verdicts if not c.met]
+    sections = [
+        ("purposes", t["purposes_text"].format(domain=site.domain)),
+        ("ip", t["ip_text"].format(v4=p.ipv4_prefix, v6=p.ipv6_prefix)),
+        (
+            "hash",
+            t["hash_text"].format(
+                scope=t["scope_host"] if profile.per_hostname(config) else "",
+                kept=SALT_KEPT_AT_MOST // timedelta(hours=1),
+                survival=survival_text,
+            ),
+        ),
+        ("k", t["k_text"].format(k=p.min_visitors)),
+        ("scrub", t["scrub_text"]),
+        ("retention", t["retention_text"].format(raw=p.raw_retention_hours, months=p.aggregate_retention_months)),
+        ("signals", t["signals_text"].format(gpc=gpc, dnt=dnt)),
+        ("processors", t["processors_text"]),
+        ("storage", t["storage_text"]),
+    ]
+    return {
+        "site": site.domain,
+        "lang": lang,
+        "profile": p.profile,
+        "title": t["title"].format(domain=site.domain),
+        "public_title": t["public_title"].format(domain=site.domain),
+        "generated": t["generated"].format(profile=p.profile),
+        "data_points": data_points,
+        "sections": [{"id": key, "title": t[key], "text": text} for key, text in sections],
+        "settings": {
+            "ipv4_prefix": p.ipv4_prefix,
+            "ipv6_prefix": p.ipv6_prefix,
+            "min_visitors": p.min_visitors,
+            "raw_retention_hours": p.raw_retention_hours,
+            "aggregate_retention_months": p.aggregate_retention_months,
+            "identity_scope": "hostname" if profile.per_hostname(config) else "site",
+            "respect_gpc": ingest.respect_gpc,
+            "respect_dnt": ingest.respect_dnt,
+            "salt_survives_at_most_seconds": int(survival.total_seconds()),
+            "public_page": p.public_page,
+        },
+        "drops_days": DROPS_DAYS,
+        "drops": dict(sorted(drops.items())),
+        "criteria": [
+            {
+                "id": c.id,
+                "title": CRITERIA_TEXT[c.id][LANGS.index(lang)],
+                "met": c.met,
+                "settings": list(c.settings),
+            }
+            for c in verdicts
+        ],
+        "summary": t["summary_ok"] if not not_met else t["summary_ko"].format(n=len(not_met)),
+        "optout_snippet": f'<script defer src="{base_url}/optout.js" data-domain="{site.domain}"></script>',
+        "optout_limits": t["optout_limits"],
+        "policy_paragraph": t["paragraph_text"].format(
+            domain=site.domain, months=p.aggregate_retention_months, city=t["city"] if city_stored else ""
+        ),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    t = T[report["lang"]]
+    out = [f"# {report['title']}", "", report["generated"], "", f"## {t['data']}", ""]
+    out += [f"| {t['field']} | {t['stored']} |", "|---|---|"]
+    out += [f"| {d['name']} | {t['yes'] if d['stored'] else t['no']} |" for d in report["data_points"]]
+    for section in report["sections"]:
+        out += ["", f"## {section['title']}", "", section["text"]]
+    out += ["", f"## {t['drops'].format(days=report['drops_days'])}", ""]
+    if report["drops"]:
+        out += [f"| {t['reason']} | {t['count']} |", "|---|---|"]
+        out += [f"| {reason} | {count:,} |" for reason, count in report["drops"].items()]
+    else:
+        out.append(t["drops_none"])
+    out += ["", f"## {t['criteria']}", "", f"| {t['criterion']} | {t['verdict']} | {t['setting']} |", "|---|---|---|"]
+    for c in report["criteria"]:
+        verdict = t["met"] if c["met"] else f"**{t['not_met']}**"
+        decided = "; ".join(f"`{s}`" for s in c["settings"]) or t["by_construction"]
+        out.append(f"| {c['title']} | {verdict} | {decided} |")
+    out += ["", report["summary"], "", f"## {t['optout']}", "", t["optout_text"], ""]
+    out += ["```html", report["optout_snippet"], "```", "", report["optout_limits"]]
+    out += ["", f"## {t['paragraph']}", "", report["policy_paragraph"], ""]
+    return "\n".join(out)
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def html_page(report: dict[str, Any], public: bool = False) -> str:
+    """The report as a standalone HTML page; `public`: the visitors' notice (no settings, no self-assessment)."""
+    t = T[report["lang"]]
+    title = report["public_title"] if public else report["title"]
+    body = [f"<h1>{_e(title)}</h1>"]
+    if not public:
+        body.append(f"<p>{_e(report['generated'])}</p>")
+    body.append(f"<h2>{_e(t['data'])}</h2><table><tr><th>{_e(t['field'])}</th><th>{_e(t['stored'])}</th></tr>")
+    body += [
+        f"<tr><td>{_e(d['name'])}</td><td>{_e(t['yes'] if d['stored'] else t['no'])}</td></tr>"
+        for d in report["data_points"]
+    ]
+    body.append("</table>")
+    for section in report["sections"]:
+        if public and section["id"] == "storage":
+            continue
+        body.append(f"<h2>{_e(section['title'])}</h2><p>{_e(section['text'])}</p>")
+    if not public:
+        body.append(f"<h2>{_e(t['drops'].format(days=report['drops_days']))}</h2>")
+        if report["drops"]:
+            body.append(f"<table><tr><th>{_e(t['reason'])}</th><th>{_e(t['count'])}</th></tr>")
+            body += [f"<tr><td>{_e(r)}</td><td>{c:,}</td></tr>" for r, c in report["drops"].items()]
+            body.append("</table>")
+        else:
+            body.append(f"<p>{_e(t['drops_none'])}</p>")
+        body.append(f"<h2>{_e(t['criteria'])}</h2><table>")
+        body.append(f"<tr><th>{_e(t['criterion'])}</th><th>{_e(t['verdict'])}</th><th>{_e(t['setting'])}</th></tr>")
+        for c in report["criteria"]:
+            verdict = t["met"] if c["met"] else t["not_met"]
+            body.append(
+                f'<tr class="{"met" if c["met"] else "not-met"}"><td>{_e(c["title"])}</td><td>{_e(verdict)}</td>'
+                f"<td>{_e('; '.join(c['settings']) or t['by_construction'])}</td></tr>"
+            )
+        body.append(f"</table><p>{_e(report['summary'])}</p>")
+        body.append(f"<h2>{_e(t['optout'])}</h2><p>{_e(t['optout_text'])}</p>")
+        body.append(f"<pre><code>{_e(report['optout_snippet'])}</code></pre><p>{_e(report['optout_limits'])}</p>")
+        body.append(f"<h2>{_e(t['paragraph'])}</h2><p>{_e(report['policy_paragraph'])}</p>")
+    else:
+        body.append(f"<h2>{_e(t['optout'])}</h2><p>{_e(t['public_optout'].format(domain=report['site']))}</p>")
+    return (
+        f'<!doctype html><html lang="{report["lang"]}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>"
+    )
+
+
+STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}"
+    "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3rem .6rem;text-align:left}"
+    "tr.not-met td{background:#fde8e8}pre{white-space:pre-wrap;background:#f3f3f3;padding:.5rem}"
+)
+STYLE_CSP = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+    + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+"""The notice's Content-Security-Policy: its one inline style sheet, by hash, and nothing else."""
+
+
+def render(report: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report, ensure_ascii=False, indent=2)
+    if fmt == "html":
+        return html_page(report)
+    return markdown(report)
+
+
+def language(accept_language: str) -> str:
+    """fr or en from an Accept-Language header, by the first of the two it prefers (en when neither)."""
+    ranked = []
+    for i, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGS and q > 0:
+            ranked.append((-q, i, primary))
+    return min(ranked)[2] if ranked else "en"
