@@ -311,11 +311,20 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     https = config.server.public_url.startswith("https://")
     sessions = Sessions(store, clock, trusted, https)
     places = (config.geoip.regions, config.geoip.cities)
-    pages = Pages(store, sessions, clock, script, config.server.public_url, places, config.privacy.min_visitors)
+    pages = Pages(
+        store,
+        sessions,
+        clock,
+        script,
+        config.server.public_url,
+        places,
+        config.privacy.min_visitors,
+        profile.defaults(config),
+    )
     stats = StatsApi(
         store, clock, sessions=sessions, shared_site=pages.shared_site, min_visitors=config.privacy.min_visitors
     )
-    settings = SettingsPages(pages, stats.answers.forget)
+    settings = SettingsPages(pages, stats.answers.forget, profile.defaults(config))
     # The address the operator is told to open: localhost when the server listens on every address, as in a
     # container whose port is published.
     setup = SetupPages(pages, f"{config.server.public_url or local_url(config.server, 'localhost')}{SETUP_PATH}")

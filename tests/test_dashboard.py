@@ -447,3 +447,29 @@ async def test_colleagues_behind_one_address_can_all_log_in(site: Harness) -> No
     for i in range(8):
         site.client.cookies.clear()
         assert (await login(site.client, email=f"colleague{i}@example.com")).status_code == 303, i
+
+
+async def test_the_settings_switch_fields_off_and_the_dashboard_hides_what_they_held(site: Harness) -> None:
+    await login(site.client)
+    token = await csrf_of(site.client)
+    base = "/sites/example.com/settings"
+    page = (await site.client.get(base)).text
+    assert '<option value="default" selected>Default (on)</option>' in page  # the harness: standard profile
+    before = (await site.client.get("/sites/example.com")).text
+    for dim in ("visit:utm_campaign", "visit:browser_version", "visit:screen", "event:goal", "visit:referrer"):
+        assert f'data-dim="{dim}"' in before
+    form = {"csrf": token, "utm": "off", "screens": "off", "events": "off", "referrers": "on"}
+    saved = await site.client.post(f"{base}/collect", data=form)
+    assert saved.status_code == 303 and saved.headers["location"] == f"{base}?saved=collect"
+    example = next(s for s in await site.store.list_sites() if s.domain == "example.com")
+    assert dict(example.collect) == {"utm": False, "screens": False, "events": False, "referrers": True}
+    after = (await site.client.get("/sites/example.com")).text
+    for gone in ("visit:utm_campaign", "visit:screen", "event:goal"):
+        assert f'data-dim="{gone}"' not in after
+    assert 'data-dim="visit:browser_version"' in after and 'data-dim="visit:referrer"' in after
+    await site.services.registry.refresh()
+    await site.send(pageview(url="https://example.com/?utm_campaign=spring", screen_width=390))
+    [*_, row] = await site.rows()
+    assert (row["utm_campaign"], row["screen"]) == ("", "")
+    refused = await site.client.post(f"{base}/collect", data={"csrf": token, "utm": "maybe"})
+    assert refused.status_code == 400 and "choose the default, on or off" in refused.text

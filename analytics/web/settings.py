@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from analytics import accounts, apikeys
+from analytics import accounts, apikeys, profile
 from analytics.errors import Conflict
 from analytics.ingest import PROPERTY_NOT_ALLOWED
 from analytics.query import value_dimension
@@ -53,9 +53,30 @@ def _manages(viewer: Viewer, key: apikeys.ApiKey) -> bool:
     return user is not None and all(user.allows(site_id) for site_id in key.site_ids)
 
 
+LABELS = {
+    "referrers": "Referring sites",
+    "utm": "Campaign tags (UTM)",
+    "locations": "Region and city",
+    "browser_versions": "Browser versions",
+    "os_versions": "Operating system versions",
+    "screens": "Screen classes",
+    "properties": "Custom properties",
+    "events": "Custom events and goals",
+    "revenue": "Revenue",
+}
+"""How the settings page names each minimisation switch (analytics.profile)."""
+
+
 class SettingsPages:
-    def __init__(self, pages: Pages, forgotten: Callable[[int], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        pages: Pages,
+        forgotten: Callable[[int], Awaitable[None]] | None = None,
+        collect: profile.Collect = profile.EVERYTHING,
+    ) -> None:
         self.pages = pages
+        self.collect = collect
+        """The global switches (config.toml and the profile), under each site's own."""
         self.forgotten = forgotten
         """Called with the site's id once a value was forgotten (the open days' cached rows go)."""
         self.store = pages.store
@@ -103,6 +124,9 @@ class SettingsPages:
             snippet=self.pages.tracker.snippet(site.domain, self.pages.origin(request)),
             zones=self.zones,
             forgettable=FORGETTABLE,
+            switches=[
+                (name, LABELS[name], dict(site.collect).get(name), self.collect.on(name)) for name in profile.NAMES
+            ],
             saved=request.query_params.get("saved", ""),
             when=lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC"),
             **extra,
@@ -122,6 +146,7 @@ class SettingsPages:
         handler = {
             "general": self._general,
             "props": self._props,
+            "collect": self._collect,
             "goal-add": self._goal_add,
             "goal-remove": self._goal_remove,
             "key-create": self._key_create,
@@ -167,6 +192,16 @@ class SettingsPages:
         if self.forgotten is not None:
             await self.forgotten(site.id)
         return {"forgotten": str(report)}
+
+    async def _collect(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
+        overrides = {}
+        for name in profile.NAMES:
+            said = str(form.get(name, "default"))
+            if said not in ("default", "on", "off"):
+                raise ValueError(f"{LABELS[name]}: choose the default, on or off")
+            if said != "default":
+                overrides[name] = said == "on"
+        await self.store.set_collect(site.id, overrides)
 
     async def _props(self, request: Request, viewer: Viewer, site: Site, form: dict[str, str]) -> None:
         await self.store.set_allowed_props(site.id, check_prop_keys(_lines(form, "allowed_props")))

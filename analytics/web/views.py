@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from analytics import accounts, apikeys
+from analytics import accounts, apikeys, profile
 from analytics.accounts import SharedLink, User
 from analytics.sites import Site
 from analytics.store.base import Store
@@ -61,8 +61,10 @@ class Pages:
         public_url: str,
         places: tuple[bool, bool] = (False, False),
         min_visitors: int = 1,
+        collect: profile.Collect = profile.EVERYTHING,
     ) -> None:
         self.store, self.sessions, self.clock, self.tracker = store, sessions, clock, tracker
+        self.collect = collect  # the global switches, under each site's own (analytics.profile)
         self.min_visitors = min_visitors  # privacy.min_visitors, for the dashboard's footnote
         self.public_url = public_url.rstrip("/")
         self.regions, self.cities = places  # recorded only when geoip.regions / geoip.cities are on
@@ -220,6 +222,7 @@ class Pages:
             regions=self.regions,
             cities=self.cities,
             min_visitors=self.min_visitors,
+            on=profile.collect(self.collect, dict(site.collect)),
         )
 
     # Shared links
