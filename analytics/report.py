@@ -157,9 +157,12 @@ T: dict[str, dict[str, str]] = {
         "optout_text": "Paste this where visitors can find it (the site's privacy page): it shows a switch that stops all measurement in that browser.",
         "optout_limits": "The switch is stored in the visitor's browser for the site's address: it cannot cover the <noscript> pixel or events a server sends on the visitor's behalf. Do not use the pixel on pages for visitors who may object, and drop server-side events of people who objected in your own systems.",
         "public_optout": "To object, use the switch on {domain}'s own privacy page (it is remembered by your browser for that site), or turn on Global Privacy Control or Do Not Track in your browser: nothing is then measured.",
+        "record": "Record of processing (GDPR art. 30), filled from the configuration",
+        "record_rows": "Processing|Audience measurement of {domain}\nController|(your organisation, its address, its DPO)\nPurposes|Measuring the site's audience and performance, to improve it; for the publisher alone\nData subjects|Visitors of {domain}\nCategories of data|{stored}\nSource|The visitor's browser (the tracker) and requests to the server\nRecipients|The publisher's staff with a dashboard account, API key or shared link; no third party\nTransfers outside the EU|None by the software: the data stays on the server you run it on\nRetention|Raw hashed events {raw} hours at most; aggregated statistics {months} months\nSecurity|Address truncated to /{v4} (IPv4) and /{v6} (IPv6) and never stored; daily salted hash, salt destroyed; no figure under {k} visitors; personal data in addresses replaced; deleted rows overwritten on disk",
         "paragraph": "Paragraph for your privacy policy",
-        "paragraph_text": "We measure the audience of {domain} with a self-hosted analytics tool that sets no cookie and keeps anonymous statistics only: pages viewed, where visitors come from, country{city} and type of device. Your IP address is truncated and never stored; visits are recognised for one day at most by a hash that cannot be traced back to you. The statistics are kept {months} months and are not shared with anyone. You can object at any time with the switch below, or by enabling Global Privacy Control or Do Not Track in your browser.",
-        "city": " and city",
+        "paragraph_text": "We measure the audience of {domain} with a self-hosted analytics tool that sets no cookie and keeps anonymous statistics only: pages viewed, where visitors come from{places} and type of device. Your IP address is truncated and never stored; visits are recognised for one day at most by a hash that cannot be traced back to you. The statistics are kept {months} months and are not shared with anyone. You can object at any time with the switch below, or by enabling Global Privacy Control or Do Not Track in your browser.",
+        "places": ", country",
+        "places_city": ", country and city",
     },
     "fr": {
         "title": "Rapport de confidentialité pour {domain}",
@@ -208,9 +211,12 @@ T: dict[str, dict[str, str]] = {
         "optout_text": "Collez ceci là où les visiteurs le trouveront (la page de confidentialité du site) : un bouton qui arrête toute mesure dans ce navigateur.",
         "optout_limits": "Le choix est enregistré dans le navigateur du visiteur pour l'adresse du site : il ne couvre ni le pixel <noscript> ni les événements qu'un serveur envoie pour le compte du visiteur. N'utilisez pas le pixel sur les pages destinées à des visiteurs susceptibles de s'opposer, et écartez dans vos propres systèmes les événements côté serveur des personnes qui se sont opposées.",
         "public_optout": "Pour vous y opposer, utilisez le bouton de la page de confidentialité de {domain} (votre navigateur le retient pour ce site), ou activez Global Privacy Control ou Do Not Track dans votre navigateur : plus rien n'est alors mesuré.",
+        "record": "Registre des traitements (RGPD, art. 30), rempli à partir de la configuration",
+        "record_rows": "Traitement|Mesure d'audience de {domain}\nResponsable|(votre organisme, son adresse, son DPO)\nFinalités|Mesurer l'audience et les performances du site pour l'améliorer ; pour le seul compte de l'éditeur\nPersonnes concernées|Visiteurs de {domain}\nCatégories de données|{stored}\nSource|Le navigateur du visiteur (le traceur) et les requêtes au serveur\nDestinataires|Les personnes de l'éditeur ayant un compte, une clé d'API ou un lien partagé ; aucun tiers\nTransferts hors de l'UE|Aucun du fait du logiciel : les données restent sur le serveur où vous l'exécutez\nDurées de conservation|Événements bruts hachés : {raw} heures au plus ; statistiques agrégées : {months} mois\nSécurité|Adresse tronquée à /{v4} (IPv4) et /{v6} (IPv6), jamais conservée ; empreinte quotidienne salée, sel détruit ; aucun chiffre sous {k} visiteurs ; données personnelles des adresses remplacées ; lignes supprimées écrasées sur le disque",
         "paragraph": "Paragraphe pour votre politique de confidentialité",
-        "paragraph_text": "Nous mesurons l'audience de {domain} avec un outil de mesure hébergé par nos soins, qui ne dépose aucun cookie et ne conserve que des statistiques anonymes : pages vues, provenance des visiteurs, pays{city} et type d'appareil. Votre adresse IP est tronquée et jamais conservée ; une visite n'est reconnue que pendant une journée au plus, par une empreinte qui ne permet pas de remonter jusqu'à vous. Les statistiques sont conservées {months} mois et ne sont partagées avec personne. Vous pouvez vous y opposer à tout moment avec le bouton ci-dessous, ou en activant Global Privacy Control ou Do Not Track dans votre navigateur.",
-        "city": " et ville",
+        "paragraph_text": "Nous mesurons l'audience de {domain} avec un outil de mesure hébergé par nos soins, qui ne dépose aucun cookie et ne conserve que des statistiques anonymes : pages vues, provenance des visiteurs{places} et type d'appareil. Votre adresse IP est tronquée et jamais conservée ; une visite n'est reconnue que pendant une journée au plus, par une empreinte qui ne permet pas de remonter jusqu'à vous. Les statistiques sont conservées {months} mois et ne sont partagées avec personne. Vous pouvez vous y opposer à tout moment avec le bouton ci-dessous, ou en activant Global Privacy Control ou Do Not Track dans votre navigateur.",
+        "places": ", pays",
+        "places_city": ", pays et ville",
     },
 }
 
@@ -225,7 +231,7 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
     survival = salt_survival(ingest)
     hours, rest = divmod(int(survival.total_seconds()), 3600)
     survival_text = f"{hours} h {rest // 60:02d} min {rest % 60:02d} s"
-    data_points = []
+    data_points: list[dict[str, Any]] = []
     for key, switch, en, fr in DATA_POINTS:
         stored = on.on(switch) if switch else True
         if key in ("country", "city") and not geo:
@@ -235,7 +241,8 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
         data_points.append({"field": key, "name": en if lang == "en" else fr, "stored": stored, "switch": switch})
     gpc = t["honoured"] if ingest.respect_gpc else t["ignored"]
     dnt = t["honoured"] if ingest.respect_dnt else t["ignored"]
-    city_stored = next(d["stored"] for d in data_points if d["field"] == "city")
+    kept = {d["field"]: d["stored"] for d in data_points}
+    places = t["places_city"] if kept["city"] else t["places"] if kept["country"] else ""
     not_met = [c for c in verdicts if not c.met]
     sections = [
         ("purposes", t["purposes_text"].format(domain=site.domain)),
@@ -290,8 +297,22 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
         "summary": t["summary_ok"] if not not_met else t["summary_ko"].format(n=len(not_met)),
         "optout_snippet": f'<script defer src="{base_url}/optout.js" data-domain="{site.domain}"></script>',
         "optout_limits": t["optout_limits"],
+        "record": [
+            row.split("|", 1)
+            for row in t["record_rows"]
+            .format(
+                domain=site.domain,
+                stored=", ".join(d["name"] for d in data_points if d["stored"]),
+                raw=p.raw_retention_hours,
+                months=p.aggregate_retention_months,
+                v4=p.ipv4_prefix,
+                v6=p.ipv6_prefix,
+                k=p.min_visitors,
+            )
+            .split("\n")
+        ],
         "policy_paragraph": t["paragraph_text"].format(
-            domain=site.domain, months=p.aggregate_retention_months, city=t["city"] if city_stored else ""
+            domain=site.domain, months=p.aggregate_retention_months, places=places
         ),
     }
 
@@ -316,6 +337,8 @@ def markdown(report: dict[str, Any]) -> str:
         out.append(f"| {c['title']} | {verdict} | {decided} |")
     out += ["", report["summary"], "", f"## {t['optout']}", "", t["optout_text"], ""]
     out += ["```html", report["optout_snippet"], "```", "", report["optout_limits"]]
+    out += ["", f"## {t['record']}", "", "| | |", "|---|---|"]
+    out += [f"| {name} | {value} |" for name, value in report["record"]]
     out += ["", f"## {t['paragraph']}", "", report["policy_paragraph"], ""]
     return "\n".join(out)
 
@@ -360,6 +383,9 @@ def html_page(report: dict[str, Any], public: bool = False) -> str:
         body.append(f"</table><p>{_e(report['summary'])}</p>")
         body.append(f"<h2>{_e(t['optout'])}</h2><p>{_e(t['optout_text'])}</p>")
         body.append(f"<pre><code>{_e(report['optout_snippet'])}</code></pre><p>{_e(report['optout_limits'])}</p>")
+        body.append(f"<h2>{_e(t['record'])}</h2><table>")
+        body += [f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in report["record"]]
+        body.append("</table>")
         body.append(f"<h2>{_e(t['paragraph'])}</h2><p>{_e(report['policy_paragraph'])}</p>")
     else:
         body.append(f"<h2>{_e(t['optout'])}</h2><p>{_e(t['public_optout'].format(domain=report['site']))}</p>")

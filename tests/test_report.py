@@ -87,6 +87,11 @@ def test_the_reports_figures_are_the_configurations(lang: str) -> None:
     assert "| gpc | 4 |" in text and "| bot | 12 |" in text
     assert 'src="https://stats.example/optout.js" data-domain="example.com"' in text
     assert ("13 months" if lang == "en" else "13 mois") in built["policy_paragraph"]
+    record = dict(built["record"])
+    retention = record["Retention" if lang == "en" else "Durées de conservation"]
+    assert "72" in retention and "13" in retention
+    categories = record["Categories of data" if lang == "en" else "Catégories de données"]
+    assert screens["name"] not in categories and "UTM" in categories  # what is stored, and only that
     assert "certified" not in text.lower() and "certifié" not in text.lower()
 
 
