@@ -133,6 +133,7 @@ async def _jobs_loop(services: Services, clock: Clock) -> None:
                 config.privacy.raw_retention_hours,
                 config.privacy.aggregate_retention_months,
                 min_visitors=config.privacy.min_visitors,
+                collect=profile.defaults(config),
             )
             for report in reports:
                 if report.days:
@@ -322,7 +323,12 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         profile.defaults(config),
     )
     stats = StatsApi(
-        store, clock, sessions=sessions, shared_site=pages.shared_site, min_visitors=config.privacy.min_visitors
+        store,
+        clock,
+        sessions=sessions,
+        shared_site=pages.shared_site,
+        min_visitors=config.privacy.min_visitors,
+        collect=profile.defaults(config),
     )
     settings = SettingsPages(pages, stats.answers.forget, profile.defaults(config))
     # The address the operator is told to open: localhost when the server listens on every address, as in a

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from analytics import __version__, cli_privacy
+from analytics import __version__, cli_privacy, profile
 from analytics.config import Config, load, local_url
 from analytics.errors import AnalyticsError, ConfigError
 from analytics.sites import Site, SiteSettings, check_prop_keys, check_settings
@@ -291,6 +291,7 @@ def _jobs(args: argparse.Namespace, rollup: bool, purge: bool) -> int:
             do_rollup=rollup,
             do_purge=purge,
             min_visitors=config.privacy.min_visitors,
+            collect=profile.defaults(config),
         )
         lines = [
             f"{r.site}: rolled up {len(r.days)} day(s), {r.days[0]} to {r.days[-1]}: {r.visits} visits, "

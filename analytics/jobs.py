@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from analytics import midnight, rollup
 from analytics.errors import AnalyticsError
-from analytics.sites import Site
+from analytics.profile import EVERYTHING, Collect
+from analytics.sites import Site, minimised
 from analytics.store.base import Store
 from analytics.visits import TIMEOUT_MS
 
@@ -86,6 +87,7 @@ async def run_jobs(
     do_rollup: bool = True,
     *,
     min_visitors: int,
+    collect: Collect = EVERYTHING,
 ) -> tuple[list[RollupReport], PurgeReport | None]:
     """Rollup then purge, under the lease; raises Busy when another worker is at it."""
     now_ms = int(now.timestamp() * 1000)
@@ -97,7 +99,8 @@ async def run_jobs(
         if do_rollup:
             for site in await store.list_sites():
                 if sites is None or site.domain == sites:
-                    reports.append(await rollup_site(store, site, now, again, min_visitors=min_visitors))
+                    rolled = minimised(site, collect)  # no goal rows while its goals are off
+                    reports.append(await rollup_site(store, rolled, now, again, min_visitors=min_visitors))
         cleaned = await purge(store, now, raw_retention_hours, aggregate_months) if do_purge else None
         return reports, cleaned
     finally:

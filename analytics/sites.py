@@ -12,7 +12,7 @@ import ipaddress
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.beacon import MAX_PROP_KEY, normalize_domain, unstorable
@@ -149,6 +149,12 @@ def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
     if not patterns:
         return None
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def minimised(site: Site, base: Collect) -> Site:
+    """The site as its figures are computed: without page goals while its custom events and goals are
+    switched off (analytics.profile), so that no goal row is rolled up or answered."""
+    return replace(site, page_goals=()) if site.page_goals and not collect(base, dict(site.collect)).events else site
 
 
 @dataclass(frozen=True, slots=True)

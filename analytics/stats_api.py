@@ -19,8 +19,9 @@ from analytics import apikeys
 from analytics.answers import Answers, Busy
 from analytics.beacon import normalize_domain
 from analytics.errors import StoreError, TooSlow
+from analytics.profile import EVERYTHING, Collect
 from analytics.query import QueryError, parse
-from analytics.sites import Site
+from analytics.sites import Site, minimised
 from analytics.web.auth import Sessions, same
 
 if TYPE_CHECKING:
@@ -72,9 +73,12 @@ class StatsApi:
         shared_site: Callable[[Request, str], Awaitable[Site | None]] | None = None,
         *,
         min_visitors: int,
+        collect: Collect = EVERYTHING,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.collect = collect
+        """The global switches: a site without custom events and goals is answered without page goals."""
         self.answers = Answers(store, open_days_max_age, open_days_stale_for, min_visitors=min_visitors)
         self.sessions = sessions
         self.shared_site = shared_site
@@ -83,7 +87,7 @@ class StatsApi:
     async def prepare(self, sites: list[Site], now: datetime) -> None:
         """Computes today's rows of the sites that have raw events (a head start only)."""
         try:
-            await self.answers.prepare(sites, now)
+            await self.answers.prepare([minimised(s, self.collect) for s in sites], now)
         except Exception as exc:  # noqa: BLE001 -- questions compute the rows themselves if this failed
             log.warning("could not prepare today's figures: %s", exc)
 
@@ -138,6 +142,7 @@ class StatsApi:
             return _error(400, "the body holds an escaped lone surrogate (such as \\udfff), which is not text")
         try:
             site = await self._site(request, body.get("site_id") if isinstance(body, dict) else None)
+            site = minimised(site, self.collect) if isinstance(site, Site) else site
             if isinstance(site, JSONResponse):
                 return site
             query = parse(body)
@@ -156,6 +161,7 @@ class StatsApi:
     async def realtime(self, request: Request) -> JSONResponse:
         try:
             site = await self._site(request, request.query_params.get("site_id"))
+            site = minimised(site, self.collect) if isinstance(site, Site) else site
             if isinstance(site, JSONResponse):
                 return site
             since = self.clock() - REALTIME_WINDOW

@@ -5,15 +5,18 @@ ones, the settings the profile refuses, and visitor hashes unique to a hostname.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from analytics import profile
+from analytics import apikeys, jobs, profile
 from analytics.config import Config, load
 from analytics.errors import ConfigError
+from analytics.sites import check_goal
 from tests.conftest import DATA, Clock, Harness, pageview, start
+from tests.test_stats_api import ask
 
 MARKER_PAGE = "https://example.com/docs?utm_source=srcmark7&utm_medium=medmark7&utm_campaign=cmpmark7"
 FULL = pageview(
@@ -149,3 +152,26 @@ async def test_a_visitor_of_two_hostnames_has_one_hash_only_when_the_scope_is_th
         ids = [r["visitor_id"] for r in await h.rows()]
         assert ids[0] == ids[2]  # one hostname: one visitor
         assert (ids[0] == ids[1]) is same
+
+
+async def test_no_goal_is_rolled_up_or_answered_while_custom_events_and_goals_are_off(config: Config) -> None:
+    clock = Clock(datetime(2026, 3, 10, 9, tzinfo=UTC))
+    switched = config.replace("collect", events="off")
+    async with start(switched, clock) as h:
+        await h.add_site()
+        [site] = await h.store.list_sites()
+        await h.store.add_goal(site.id, check_goal("page", "/thanks/*"), 0)
+        await h.send(pageview(url="https://example.com/thanks/pro"))
+        clock.now = datetime(2026, 3, 11, 10, tzinfo=UTC)
+        await h.send(pageview(url="https://example.com/thanks/team"), headers={"X-Forwarded-For": "90.84.0.9"})
+        await jobs.run_jobs(h.store, clock.now, "test", 48, 25, min_visitors=1, collect=profile.defaults(switched))
+        key = apikeys.new_key()
+        await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+        body = {"site_id": "example.com", "date_range": "7d", "metrics": ["visitors"]}
+        goals = await ask(h, key, {**body, "dimensions": ["event:goal"]})
+        assert goals["results"] == []  # the closed day and the open one
+        assert (await ask(h, key, body))["results"][0]["metrics"] == [2]
+        rows = await h.rows(
+            "SELECT COUNT(*) AS n FROM agg a JOIN dim_values v ON v.id = a.val WHERE v.value LIKE 'Visit %'"
+        )
+        assert rows == [{"n": 0}]
