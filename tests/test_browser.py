@@ -274,6 +274,21 @@ def test_opt_out_flag_silences_the_tracker(visit: Visit) -> None:
     assert [e["pathname"] for e in visit.wait_for(3)][-1] == "/app/a"
 
 
+def test_opt_out_flag_set_or_cleared_on_an_open_page_applies_to_its_next_event(visit: Visit) -> None:
+    """The flag is read before every event: set by the opt-out switch (or another tab) while a single-page app
+    stays open, it silences the tracker's next navigation, click and call; cleared, the next one counts again."""
+    visit.goto("/links")
+    visit.wait_for(1)
+    visit.page.evaluate("localStorage.analytics_ignore = 'true'")
+    visit.page.evaluate("history.pushState({}, '', '/app/b')")
+    visit.page.evaluate("analytics('Signup')")
+    visit.page.click("#buy")
+    assert [e["pathname"] for e in visit.nothing_more_than(1)] == ["/links"]
+    visit.page.evaluate("localStorage.removeItem('analytics_ignore')")
+    visit.page.evaluate("history.pushState({}, '', '/app/c')")
+    assert [e["pathname"] for e in visit.wait_for(3)][-1] == "/app/c"
+
+
 GPC = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
 
 
