@@ -65,13 +65,15 @@ bench-dashboard: $(STAMP) /usr/bin/chromium
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# The minified tracker served at /tracker.js, rebuilt from tracker.js (needs Node.js; the result is committed).
+# The minified scripts served at /tracker.js and /optout.js (the opt-out switch), rebuilt from tracker.js and
+# optout.js (needs Node.js; the results are committed).
 TERSER_OPTIONS := --ecma 2020 --compress passes=3,unsafe=true,unsafe_arrows=true --mangle --toplevel
 tools/node_modules/.bin/terser: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --silent
 
 tracker: tools/node_modules/.bin/terser
 	tools/node_modules/.bin/terser tracker.js $(TERSER_OPTIONS) -o analytics/static/tracker.min.js
+	tools/node_modules/.bin/terser optout.js $(TERSER_OPTIONS) -o analytics/static/optout.min.js
 
 # The dashboard's world map (analytics/static/dashboard/world.js), rebuilt from Natural Earth data (needs Node.js;
 # the result is committed).

@@ -29,12 +29,16 @@
   ))
   let lastPath
   let optedOut
-  try {
-    optedOut = localStorage.analytics_ignore == 'true'
-  } catch {}
 
   const send = (name, options = {}) => {
-    // Silent when the visitor opted out or asked not to be tracked, or is not a person on a real site.
+    // The opt-out flag is read before every event, not once at load: the opt-out switch (optout.js) or another
+    // tab may set or clear it while this page stays open (a single-page app, the privacy page itself). Blocked
+    // storage (private modes, browser settings) throws: then no flag can have been set.
+    try {
+      optedOut = localStorage.analytics_ignore == 'true'
+    } catch {}
+    // Silent when the visitor opted out or asked not to be tracked, or is not a person on a real site. Once the
+    // flag is set, nothing after it is even read.
     optedOut || (data.respectSignals != 'false' && (nav.globalPrivacyControl || nav.doNotTrack == 1)) ||
       /^(localhost|127\.|\[::1\]|$)/.test(loc.hostname) || // file: pages have no hostname
       nav.webdriver || /Headless/.test(nav.userAgent) ||

@@ -26,7 +26,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from analytics import drops as drop_counts
 from analytics import jobs, metrics, midnight, openapi, openday, privacy, profile, report
-from analytics import tracker as tracker_module
 from analytics.buffer import BatchWriter, Insert
 from analytics.config import Config, local_url
 from analytics.devices import DeviceDetector
@@ -41,7 +40,7 @@ from analytics.referrers import normalize_spam_domains
 from analytics.sites import SiteRegistry
 from analytics.stats_api import StatsApi
 from analytics.store import Store, open_store
-from analytics.tracker import TrackerScript
+from analytics.tracker import SiteScript
 from analytics.web.auth import Sessions
 from analytics.web.security import SecurityHeaders
 from analytics.web.settings import SettingsPages
@@ -272,10 +271,8 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     async def openapi_json(request: Request) -> JSONResponse:
         return JSONResponse(description)
 
-    script = TrackerScript.load()
-
-    async def tracker(request: Request) -> Response:
-        return script.response(request, tracker_module.SHORT_CACHE)
+    script = SiteScript.load()
+    optout = SiteScript.load("optout")
 
     async def privacy_notice(request: Request) -> Response:
         """The site's notice for its visitors (privacy.public_page), in French or English by Accept-Language,
@@ -297,17 +294,6 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
                 "Content-Security-Policy": report.STYLE_CSP,
             },
         )
-
-    async def tracker_versioned(request: Request) -> Response:
-        if request.path_params["version"] != script.version:
-            return JSONResponse(
-                {
-                    "error": "this tracker version is no longer served; use /tracker.js, or print the current "
-                    "snippet with `analytics site snippet DOMAIN`"
-                },
-                status_code=404,
-            )
-        return script.response(request, tracker_module.LONG_CACHE)
 
     https = config.server.public_url.startswith("https://")
     sessions = Sessions(store, clock, trusted, https)
@@ -340,8 +326,10 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         Route(openapi.PATH, openapi_json, methods=["GET"]),
         Route("/api/v2/query", stats.query, methods=["POST"]),
         Route("/api/v1/stats/realtime/visitors", stats.realtime, methods=["GET"]),
-        Route(tracker_module.PATH, tracker, methods=["GET", "HEAD"]),
-        Route("/tracker.{version}.js", tracker_versioned, methods=["GET", "HEAD"]),
+        Route(script.path, script.latest, methods=["GET", "HEAD"]),
+        Route(script.versioned_route, script.versioned, methods=["GET", "HEAD"]),
+        Route(optout.path, optout.latest, methods=["GET", "HEAD"]),
+        Route(optout.versioned_route, optout.versioned, methods=["GET", "HEAD"]),
         Route("/privacy/{domain}", privacy_notice, methods=["GET"]),
         Route("/", pages.sites, methods=["GET"]),
         Route("/login", pages.login_form, methods=["GET"]),

@@ -265,9 +265,12 @@ def cmd_site_snippet(args: argparse.Namespace) -> int:
     if args.url:
         config = config.replace("server", public_url=args.url)
     base = config.server.public_url or local_url(config.server, "localhost")
-    from analytics.tracker import TrackerScript
+    from analytics.tracker import SiteScript
 
-    print(TrackerScript.load().snippet(domain, base))
+    if args.optout:
+        print(SiteScript.load("optout").tag(base))
+    else:
+        print(SiteScript.load().snippet(domain, base))
     return 0
 
 
@@ -658,10 +661,14 @@ def parser() -> argparse.ArgumentParser:
         "snippet",
         help="print the tracking snippet for a site",
         description="Print the <script> tag to paste into the site's pages: a versioned tracker URL that "
-        "never changes, with its Subresource Integrity hash.",
+        "never changes, with its Subresource Integrity hash. With --optout, the tag of the opt-out switch for "
+        "the site's privacy page, pinned the same way.",
     )
     snippet.add_argument("domain")
     snippet.add_argument("--url", help="this server's public origin (default: server.public_url)")
+    snippet.add_argument(
+        "--optout", action="store_true", help="print the opt-out switch's tag instead (optout.js, README)"
+    )
     snippet.set_defaults(run=cmd_site_snippet)
     return top
 

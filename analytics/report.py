@@ -20,6 +20,7 @@ from analytics.config import Config, IngestConfig
 from analytics.privacy import SALT_KEPT_AT_MOST
 from analytics.sites import Site
 from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, WIPE_WAIT_MS
+from analytics.tracker import SiteScript
 
 LANGS = ("en", "fr")
 FORMATS = ("md", "html", "json")
@@ -295,7 +296,7 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
             for c in verdicts
         ],
         "summary": t["summary_ok"] if not not_met else t["summary_ko"].format(n=len(not_met)),
-        "optout_snippet": f'<script defer src="{base_url}/optout.js" data-domain="{site.domain}"></script>',
+        "optout_snippet": SiteScript.load("optout").tag(base_url),
         "optout_limits": t["optout_limits"],
         "record": [
             row.split("|", 1)

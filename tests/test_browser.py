@@ -7,6 +7,7 @@ Every assertion is on what the server stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -58,12 +59,13 @@ PAGES = {
 
 
 class SiteHandler(BaseHTTPRequestHandler):
+    pages = PAGES
     stats_port = 0
     site_port = 0
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
-        html = PAGES.get(path)
+        html = self.pages.get(path)
         if html is None:
             self.send_response(404 if not path.startswith("/files/") else 200)
             self.end_headers()
@@ -79,9 +81,10 @@ class SiteHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, int]]:
-    workdir = tmp_path_factory.mktemp("browser")
+@contextlib.contextmanager
+def serving(workdir: Path, pages: dict[str, str]) -> Iterator[tuple[Server, int]]:
+    """The analytics server (site.test registered) and the test site serving these pages: ({stats} and {site}
+    in a page are the two ports)."""
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ANALYTICS_")}
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     env["ANALYTICS_INGEST_BATCH_INTERVAL_MS"] = "1"
@@ -91,15 +94,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, in
     assert added.returncode == 0, added.stderr
     server = start_server(workdir, env)
     site_port = free_port()
-    handler = type("Handler", (SiteHandler,), {"stats_port": int(server.url.rsplit(":", 1)[1]), "site_port": site_port})
+    stats_port = int(server.url.rsplit(":", 1)[1])
+    handler = type("Handler", (SiteHandler,), {"pages": pages, "stats_port": stats_port, "site_port": site_port})
     site = ThreadingHTTPServer(("127.0.0.1", site_port), handler)
     thread = threading.Thread(target=site.serve_forever, daemon=True)
     thread.start()
-    yield server, site_port
-    site.shutdown()
-    site.server_close()
-    server.process.terminate()
-    server.process.wait(timeout=30)
+    try:
+        yield server, site_port
+    finally:
+        site.shutdown()
+        site.server_close()
+        server.process.terminate()
+        server.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, int]]:
+    with serving(tmp_path_factory.mktemp("browser"), PAGES) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +285,21 @@ def test_opt_out_flag_silences_the_tracker(visit: Visit) -> None:
     visit.page.evaluate("localStorage.removeItem('analytics_ignore')")
     visit.goto("/app/a")
     assert [e["pathname"] for e in visit.wait_for(3)][-1] == "/app/a"
+
+
+def test_opt_out_flag_set_or_cleared_on_an_open_page_applies_to_its_next_event(visit: Visit) -> None:
+    """The flag is read before every event: set by the opt-out switch (or another tab) while a single-page app
+    stays open, it silences the tracker's next navigation, click and call; cleared, the next one counts again."""
+    visit.goto("/links")
+    visit.wait_for(1)
+    visit.page.evaluate("localStorage.analytics_ignore = 'true'")
+    visit.page.evaluate("history.pushState({}, '', '/app/b')")
+    visit.page.evaluate("analytics('Signup')")
+    visit.page.click("#buy")
+    assert [e["pathname"] for e in visit.nothing_more_than(1)] == ["/links"]
+    visit.page.evaluate("localStorage.removeItem('analytics_ignore')")
+    visit.page.evaluate("history.pushState({}, '', '/app/c')")
+    assert [e["pathname"] for e in visit.wait_for(3)][-1] == "/app/c"
 
 
 GPC = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"

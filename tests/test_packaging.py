@@ -140,7 +140,7 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[tuple[str, subproce
         process.wait()
 
 
-def test_the_installed_server_migrates_and_serves_the_tracker_and_the_dashboard_assets(
+def test_the_installed_server_migrates_and_serves_the_scripts_and_the_dashboard_assets(
     installed: Installed, served: tuple[str, subprocess.Popen[bytes], Path], tmp_path: Path
 ) -> None:
     url, process, log = served
@@ -148,8 +148,10 @@ def test_the_installed_server_migrates_and_serves_the_tracker_and_the_dashboard_
     health = installed.run("health", cwd=tmp_path, port=int(url.rsplit(":", 1)[1]))
     assert health.returncode == 0 and "healthy" in health.stdout, health.stderr
 
-    tracker = httpx.get(f"{url}/tracker.js")
-    assert tracker.status_code == 200 and tracker.content == (PACKAGE / "static" / "tracker.min.js").read_bytes()
+    for script in ("tracker", "optout"):  # the tracker, the opt-out switch
+        served_script = httpx.get(f"{url}/{script}.js")
+        assert served_script.status_code == 200, script
+        assert served_script.content == (PACKAGE / "static" / f"{script}.min.js").read_bytes(), script
     login = httpx.get(f"{url}/login")
     assert login.status_code == 200 and "Log in" in login.text
     assert "/assets/dashboard.css?v=" in login.text

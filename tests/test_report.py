@@ -85,7 +85,7 @@ def test_the_reports_figures_are_the_configurations(lang: str) -> None:
     screens = next(d for d in built["data_points"] if d["field"] == "screen")
     assert screens["stored"] is False
     assert "| gpc | 4 |" in text and "| bot | 12 |" in text
-    assert 'src="https://stats.example/optout.js" data-domain="example.com"' in text
+    assert 'src="https://stats.example/optout.' in text and 'integrity="sha384-' in text  # the switch, pinned
     assert ("13 months" if lang == "en" else "13 mois") in built["policy_paragraph"]
     record = dict(built["record"])
     retention = record["Retention" if lang == "en" else "Durées de conservation"]

@@ -322,6 +322,11 @@ def test_cli_manages_sites_and_reports_errors_in_one_line(tmp_path: Path, server
     assert snippet.returncode == 0
     assert 'data-domain="shop.example"' in snippet.stdout and 'integrity="sha384-' in snippet.stdout
     assert 'src="https://stats.example.com/tracker.' in snippet.stdout
+    optout = run_cli(
+        tmp_path, server_env, "site", "snippet", "shop.example", "--url", "https://stats.example.com", "--optout"
+    )
+    assert optout.returncode == 0 and 'integrity="sha384-' in optout.stdout and "data-domain" not in optout.stdout
+    assert 'src="https://stats.example.com/optout.' in optout.stdout
     bad_url = run_cli(tmp_path, server_env, "site", "snippet", "shop.example", "--url", "stats.example.com")
     assert bad_url.returncode == 1 and "server.public_url" in bad_url.stderr
     key = run_cli(tmp_path, server_env, "apikey", "create", "--site", "shop.example", "--name", "dashboards")

@@ -24,7 +24,7 @@ from analytics import accounts, apikeys, profile
 from analytics.accounts import SharedLink, User
 from analytics.sites import Site
 from analytics.store.base import Store
-from analytics.tracker import TrackerScript
+from analytics.tracker import SiteScript
 from analytics.web.auth import LOGIN_COOKIE, Sessions, read_form, same
 
 ASSETS = "/assets"
@@ -57,7 +57,7 @@ class Pages:
         store: Store,
         sessions: Sessions,
         clock: Callable[[], datetime],
-        tracker: TrackerScript,
+        tracker: SiteScript,
         public_url: str,
         places: tuple[bool, bool] = (False, False),
         min_visitors: int = 1,
