@@ -19,6 +19,7 @@ from analytics.ingest import PROPERTY_NOT_ALLOWED
 from analytics.query import value_dimension
 from analytics.rollup import day_number
 from analytics.sites import MAX_ALLOWED_PROPS, Site, SiteSettings, check_goal, check_prop_keys, check_settings
+from analytics.tracker import SiteScript
 from analytics.web.auth import read_form, same
 from analytics.web.views import Pages, Viewer
 
@@ -76,6 +77,7 @@ class SettingsPages:
     ) -> None:
         self.pages = pages
         self.collect = collect
+        self.optout = SiteScript.load("optout")
         """The global switches (config.toml and the profile), under each site's own."""
         self.forgotten = forgotten
         """Called with the site's id once a value was forgotten (the open days' cached rows go)."""
@@ -122,6 +124,7 @@ class SettingsPages:
             links=links,
             now_ms=now_ms,
             snippet=self.pages.tracker.snippet(site.domain, self.pages.origin(request)),
+            optout_snippet=self.optout.tag(self.pages.origin(request)),
             zones=self.zones,
             forgettable=FORGETTABLE,
             switches=[
