@@ -31,7 +31,8 @@ Counts = tuple[int, ...]
 K = TypeVar("K", bound=Hashable)
 
 
-def _plus(a: Sequence[int], b: Sequence[int]) -> Counts:
+def plus(a: Sequence[int], b: Sequence[int]) -> Counts:
+    """Two rows' counters added up (visitors included: the sum, an upper bound of the distinct ones)."""
     return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
@@ -53,13 +54,13 @@ def fold(
     kept = {key: c for key, c in rows.items() if key != other and not 0 < c[0] < k}
     merged: Counts = (0, 0, 0, 0, 0, 0)
     for key in small:
-        merged = _plus(merged, rows[key])
+        merged = plus(merged, rows[key])
     if visitors_of is not None and all(key in visitors_of for key in small):
         distinct = set().union(*(visitors_of[key] for key in small))
         merged = (len(distinct), *merged[1:])
     while 0 < merged[0] < k and kept:  # the smallest rows join until `other` reaches k
         smallest = min(kept, key=lambda key: (kept[key][0], str(key)))
-        merged = _plus(merged, kept.pop(smallest))
+        merged = plus(merged, kept.pop(smallest))
     if 0 < merged[0] < k:
         return {key: c for key, c in kept.items() if c[0] >= k}  # nothing left to join: the group keeps no row
     kept[other] = merged

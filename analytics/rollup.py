@@ -258,7 +258,34 @@ def anonymous(acc: Acc, k: int) -> dict[tuple[str, str, str, str], Counts]:
         groups.setdefault(key[:3], {})[key] = _counts(c)
     for group, members in groups.items():
         rows.update(anonymity.fold(members, k, (*group, anonymity.OTHER), ids))
-    return rows
+    return _transposed_alike(rows, set(groups))
+
+
+def _transposed_alike(
+    rows: dict[tuple[str, str, str, str], Counts], groups: set[tuple[str, str, str]]
+) -> dict[tuple[str, str, str, str], Counts]:
+    """A pair (a filter value, a breakdown value) is listed under one filter only if it is listed the other
+    way round too (when that group is kept) and its breakdown value is listed unfiltered: otherwise it joins
+    its group's `(other)`. Folded each on its own, the pair (source Bing, campaign x) could be a row under
+    the filter campaign = x while merged under source = Bing; taken off that `(other)`, it left the rare
+    rows (found by the outside review: 1 visitor from Bing with a rare campaign). Moving rows of k visitors or
+    more into `(other)` keeps it at k or more, and the rule is the same both ways round, so one pass does."""
+    listed = {key for key in rows if key[0] and key[2] and key[3] != anonymity.OTHER}
+    unfiltered = {(key[2], key[3]) for key in rows if not key[0] and key[2] and key[3] != anonymity.OTHER}
+    kept: dict[tuple[str, str, str, str], Counts] = {}
+    demoted: dict[tuple[str, str, str, str], Counts] = {}
+    for key, counts in rows.items():
+        fdim, fval, dim, val = key
+        if key in listed and (
+            (dim, val) not in unfiltered or ((dim, val, fdim) in groups and (dim, val, fdim, fval) not in listed)
+        ):
+            other = (fdim, fval, dim, anonymity.OTHER)
+            demoted[other] = anonymity.plus(demoted.get(other, (0,) * len(counts)), counts)
+            continue
+        kept[key] = counts
+    for other, counts in demoted.items():
+        kept[other] = anonymity.plus(kept[other], counts) if other in kept else counts
+    return kept
 
 
 def rollup_window(

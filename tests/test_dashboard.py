@@ -455,7 +455,7 @@ async def test_the_settings_switch_fields_off_and_the_dashboard_hides_what_they_
     base = "/sites/example.com/settings"
     page = (await site.client.get(base)).text
     assert '<option value="default" selected>Default (on)</option>' in page  # the harness: standard profile
-    assert '/optout.' in page and 'href="/privacy/example.com"' in page  # the privacy page's pieces
+    assert "/optout." in page and 'href="/privacy/example.com"' in page  # the privacy page's pieces
     before = (await site.client.get("/sites/example.com")).text
     for dim in ("visit:utm_campaign", "visit:browser_version", "visit:screen", "event:goal", "visit:referrer"):
         assert f'data-dim="{dim}"' in before

@@ -28,7 +28,7 @@ def page(lang: str = "en", widget: str = "", tracker: str | None = "", head: str
     its tag is, then a tagged button and an outbound link. `tracker=None`: the switch alone."""
     tracker_tag = "" if tracker is None else TRACKER.replace("{attributes}", tracker) + "</script>"
     return (
-        f'<!doctype html><html{f" lang={lang!r}" if lang else ""}><head><title>Privacy</title>{head}{tracker_tag}'
+        f"<!doctype html><html{f' lang={lang!r}' if lang else ''}><head><title>Privacy</title>{head}{tracker_tag}"
         f'</head><body><a id="home" href="/privacy">Home</a><h1>Privacy</h1>{body}'
         + OPTOUT.replace("{attributes}", widget)
         + '<button id="buy" data-analytics-event="Buy">buy</button>'
