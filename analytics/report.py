@@ -78,6 +78,25 @@ DATA_POINTS: tuple[tuple[str, str | None, str, str], ...] = (
     ("revenue", "revenue", "Revenue sent with events", "Chiffre d'affaires envoyé avec les événements"),
 )
 
+GRAIN: dict[str, tuple[str, str]] = {
+    "page": ("path, without query or fragment", "chemin, sans requête ni fragment"),
+    "hostname": ("host name", "nom d'hôte"),
+    "referrer": ("host only (news.example.org), no path", "hôte seul (news.example.org), sans chemin"),
+    "utm": ("the five values as sent, scrubbed", "les cinq valeurs envoyées, nettoyées"),
+    "country": ("ISO country code", "code pays ISO"),
+    "city": ("region code and city name", "code de région et nom de ville"),
+    "browser": ("name; device: desktop, mobile or tablet", "nom ; appareil : ordinateur, mobile ou tablette"),
+    "browser_version": ("major version (121)", "version majeure (121)"),
+    "os_version": ("major version", "version majeure"),
+    "screen": ("one of 4 classes, from the width", "une classe sur 4, d'après la largeur"),
+    "engagement": ("seconds per page, scroll depth in %", "secondes par page, défilement en %"),
+    "events": ("event name, scrubbed", "nom de l'événement, nettoyé"),
+    "properties": ("allowed keys only; values scrubbed", "clés autorisées seulement ; valeurs nettoyées"),
+    "revenue": ("amount and currency", "montant et devise"),
+}
+"""How fine each data point is, as stored in a raw event; statistics then count it per hour (the site's
+totals), day and month, never under k visitors."""
+
 CRITERIA_TEXT: dict[str, tuple[str, str]] = {
     "purpose": (
         "Purpose limited to audience measurement (no campaign, conversion or revenue measurement)",
@@ -117,6 +136,7 @@ T: dict[str, dict[str, str]] = {
         "generated": "Generated from the server's configuration (profile: {profile}). A self-assessment, not a certification.",
         "data": "Data points",
         "field": "Field",
+        "grain": "Granularity",
         "stored": "Stored",
         "yes": "yes",
         "no": "no (never stored)",
@@ -171,6 +191,7 @@ T: dict[str, dict[str, str]] = {
         "generated": "Généré à partir de la configuration du serveur (profil : {profile}). Une auto-évaluation, pas une certification.",
         "data": "Données collectées",
         "field": "Donnée",
+        "grain": "Précision",
         "stored": "Conservée",
         "yes": "oui",
         "no": "non (jamais conservée)",
@@ -239,7 +260,9 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
             stored = False
         if key == "city" and not (config.geoip.cities or config.geoip.regions):
             stored = False
-        data_points.append({"field": key, "name": en if lang == "en" else fr, "stored": stored, "switch": switch})
+        grain = GRAIN[key][LANGS.index(lang)]
+        name = en if lang == "en" else fr
+        data_points.append({"field": key, "name": name, "granularity": grain, "stored": stored, "switch": switch})
     gpc = t["honoured"] if ingest.respect_gpc else t["ignored"]
     dnt = t["honoured"] if ingest.respect_dnt else t["ignored"]
     kept = {d["field"]: d["stored"] for d in data_points}
@@ -321,8 +344,10 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
 def markdown(report: dict[str, Any]) -> str:
     t = T[report["lang"]]
     out = [f"# {report['title']}", "", report["generated"], "", f"## {t['data']}", ""]
-    out += [f"| {t['field']} | {t['stored']} |", "|---|---|"]
-    out += [f"| {d['name']} | {t['yes'] if d['stored'] else t['no']} |" for d in report["data_points"]]
+    out += [f"| {t['field']} | {t['grain']} | {t['stored']} |", "|---|---|---|"]
+    out += [
+        f"| {d['name']} | {d['granularity']} | {t['yes'] if d['stored'] else t['no']} |" for d in report["data_points"]
+    ]
     for section in report["sections"]:
         out += ["", f"## {section['title']}", "", section["text"]]
     out += ["", f"## {t['drops'].format(days=report['drops_days'])}", ""]
@@ -355,9 +380,13 @@ def html_page(report: dict[str, Any], public: bool = False) -> str:
     body = [f"<h1>{_e(title)}</h1>"]
     if not public:
         body.append(f"<p>{_e(report['generated'])}</p>")
-    body.append(f"<h2>{_e(t['data'])}</h2><table><tr><th>{_e(t['field'])}</th><th>{_e(t['stored'])}</th></tr>")
+    body.append(
+        f"<h2>{_e(t['data'])}</h2><table><tr><th>{_e(t['field'])}</th><th>{_e(t['grain'])}</th>"
+        f"<th>{_e(t['stored'])}</th></tr>"
+    )
     body += [
-        f"<tr><td>{_e(d['name'])}</td><td>{_e(t['yes'] if d['stored'] else t['no'])}</td></tr>"
+        f"<tr><td>{_e(d['name'])}</td><td>{_e(d['granularity'])}</td>"
+        f"<td>{_e(t['yes'] if d['stored'] else t['no'])}</td></tr>"
         for d in report["data_points"]
     ]
     body.append("</table>")

@@ -54,7 +54,7 @@ def test_the_notice_reads_in_the_browsers_language(
     assert page.locator("h1").inner_text() == heading
     assert page.locator("html").get_attribute("lang") == locale[:2]
     assert k_text in page.locator("body").inner_text()
-    screen = page.locator("tr", has_text="(mobile,").locator("td").nth(1).inner_text()
+    screen = page.locator("tr", has_text="(mobile,").locator("td").nth(2).inner_text()
     assert screen == screen_row  # the site's own switch, read from the live configuration
     # The page's style applies (its CSP allows that one sheet, by hash) and nothing was refused.
     assert page.evaluate("getComputedStyle(document.querySelector('table')).borderCollapse") == "collapse"

@@ -84,6 +84,7 @@ def test_the_reports_figures_are_the_configurations(lang: str) -> None:
         assert f" {figure} " in text
     screens = next(d for d in built["data_points"] if d["field"] == "screen")
     assert screens["stored"] is False
+    assert f"| {screens['name']} | {screens['granularity']} | {'no' if lang == 'en' else 'non'}" in text
     assert "| gpc | 4 |" in text and "| bot | 12 |" in text
     assert 'src="https://stats.example/optout.' in text and 'integrity="sha384-' in text  # the switch, pinned
     assert ("13 months" if lang == "en" else "13 mois") in built["policy_paragraph"]
