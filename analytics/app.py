@@ -424,8 +424,8 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
         Metric(
             "analytics_process_busy_share",
             "gauge",
-            "Share of one core the server's process used over the loop's last turns (its lag sheds load only above "
-            "0.5: below, the loop waits for a core other programs hold).",
+            "Share of one core the server's process used over the loop's last turns, of the time its loop was not "
+            "waiting for a core (its lag sheds load only above 0.5: below, the lag is not its own work).",
             lambda: ingest.loop_lag.busy,
         ),
         Metric(

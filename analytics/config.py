@@ -232,8 +232,8 @@ class IngestConfig:
     shed_loop_lag_ms: int = _opt(
         100,
         "Load shedding: while the server's event loop runs later than this (a timer's lag, averaged over a few "
-        "turns: what a request that just arrived waits before its turn; a few ms when healthy) and the server "
-        "uses at least half a core (late for its own work, not waiting for a core other programs hold), ingest "
+        "turns: what a request that just arrived waits before its turn; a few ms when healthy) and the server is "
+        "busy (late for its own work, not waiting for a core other programs hold), ingest "
         "admits a shrinking share of requests and answers the others 503 with Retry-After at once; the share "
         "grows back as soon as the loop keeps time.",
         _between(10, 60_000),

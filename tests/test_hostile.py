@@ -260,6 +260,22 @@ async def test_a_loop_late_for_want_of_a_core_admits_everything() -> None:
         task.cancel()
 
 
+async def test_a_loop_saturated_on_a_shared_machine_still_sheds() -> None:
+    """Its own work makes it late, but other programs hold the cores 60 % of the time: it ran 40 % of the
+    time, which is all of the time it could run. Counted against the wall time alone, it looked idle."""
+    lag = LoopLag(bound=0.2, cpu=lambda: 0.4 * time.monotonic(), waited=lambda: 0.6 * time.monotonic())
+    task = asyncio.create_task(lag.run())
+    try:
+        await asyncio.sleep(0.2)
+        for _ in range(6):
+            time.sleep(0.3)  # noqa: ASYNC251 -- late, and (by the clocks above) busy while it could run
+            await asyncio.sleep(0)
+        assert lag.lag > 0.2 and lag.busy > 0.5
+        assert lag.share < 1.0
+    finally:
+        task.cancel()
+
+
 async def test_ingest_admits_only_its_share_while_the_loop_stays_late(harness: Harness) -> None:
     ingest = harness.app.ingest  # type: ignore[attr-defined]
     ingest.loop_lag.share = 0.25
