@@ -139,12 +139,14 @@ async def shared_link(dash: Dash, cookie: bytes, password: str, real_link: bool,
     token = dash.link if real_link else path_token
     path = "/share/" + quote(token, safe="")
     shared_cookie = SHARE_COOKIE.encode() + b"=" + cookie
+    # A token ending in a slash is the path /share/x/: redirected to /share/x, as every path with a trailing slash.
+    slash = (307,) if token.endswith("/") else ()
     page = await send(dash.h, "GET", path, cookie=shared_cookie)
-    assert page.status_code in (200, 404)
+    assert page.status_code in (200, 404, *slash)
     answer = await send(
         dash.h, "POST", path, content=encoded({"password": password}), headers=FORM, cookie=shared_cookie, limit=HASHING
     )
-    assert answer.status_code in (303, 401, 404, 429)
+    assert answer.status_code in (303, 401, 404, 429, *slash)
     query = await send(dash.h, "POST", f"{path}/api/v2/query", json={"metrics": ["visitors"]}, cookie=shared_cookie)
     assert query.status_code in (400, 404)
 
