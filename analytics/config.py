@@ -300,51 +300,28 @@ class PrivacyConfig:
     )
 
 
-_SWITCH_DOC = " on, off, or profile (the profile's default: {}; README, Minimisation)."
+def _switch(doc: str, cnil: bool) -> Any:
+    """A minimisation switch: on, off, or the profile's default (`cnil`: its default under the cnil profile;
+    the standard profile collects everything). analytics/profile.py has the same defaults, with their reasons."""
+    default = "on" if cnil else "cnil off, standard on"
+    return _opt(
+        "profile", f"{doc} on, off, or profile (the profile's default: {default}; README, Minimisation).", SWITCH
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CollectConfig:
     """What is collected, for every site (each site may override it: `analytics site collect`, or settings)."""
 
-    referrers: str = _opt(
-        "profile",
-        "The referrer's host (news.example.org), and the source named after it." + _SWITCH_DOC.format("on"),
-        SWITCH,
-    )
-    utm: str = _opt(
-        "profile",
-        "UTM values (utm_source, medium, campaign, content, term): campaign measurement."
-        + _SWITCH_DOC.format("cnil off, standard on"),
-        SWITCH,
-    )
-    locations: str = _opt(
-        "profile",
-        "Region and city (the country is always kept when a GeoIP database is set)." + _SWITCH_DOC.format("on"),
-        SWITCH,
-    )
-    browser_versions: str = _opt(
-        "profile", "The browser's major version (the browser's name is always kept)." + _SWITCH_DOC.format("on"), SWITCH
-    )
-    os_versions: str = _opt(
-        "profile", "The operating system's version (its name is always kept)." + _SWITCH_DOC.format("on"), SWITCH
-    )
-    screens: str = _opt(
-        "profile", "The screen class (mobile, tablet, laptop, desktop)." + _SWITCH_DOC.format("on"), SWITCH
-    )
-    properties: str = _opt(
-        "profile",
-        "Custom properties (only the keys a site allows are ever stored)."
-        + _SWITCH_DOC.format("cnil off, standard on"),
-        SWITCH,
-    )
-    events: str = _opt(
-        "profile",
-        "Custom events (the tracker's outbound-link and download events included) and goals."
-        + _SWITCH_DOC.format("cnil off, standard on"),
-        SWITCH,
-    )
-    revenue: str = _opt("profile", "Revenue sent with events." + _SWITCH_DOC.format("cnil off, standard on"), SWITCH)
+    referrers: str = _switch("The referrer's host (news.example.org), and the source named after it.", True)
+    utm: str = _switch("UTM values (utm_source, medium, campaign, content, term): campaign measurement.", False)
+    locations: str = _switch("Region and city (the country is always kept when a GeoIP database is set).", True)
+    browser_versions: str = _switch("The browser's major version (the browser's name is always kept).", True)
+    os_versions: str = _switch("The operating system's version (its name is always kept).", True)
+    screens: str = _switch("The screen class (mobile, tablet, laptop, desktop).", True)
+    properties: str = _switch("Custom properties (only the keys a site allows are ever stored).", False)
+    events: str = _switch("Custom events (the tracker's outbound-link and download events included) and goals.", False)
+    revenue: str = _switch("Revenue sent with events.", False)
 
 
 @dataclass(frozen=True, slots=True)

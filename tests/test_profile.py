@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from analytics import apikeys, jobs, profile
-from analytics.config import Config, load
+from analytics.config import Config, load, options
 from analytics.errors import ConfigError
 from analytics.sites import check_goal
 from tests.conftest import DATA, Clock, Harness, pageview, start
@@ -171,3 +171,10 @@ async def test_no_goal_is_rolled_up_or_answered_while_custom_events_and_goals_ar
         goals = await ask(h, key, {**body, "dimensions": ["event:goal"]})
         assert goals["results"] == []  # the closed day and the open one
         assert (await ask(h, key, body))["results"][0]["metrics"] == [2]
+
+
+def test_config_toml_states_each_switchs_cnil_default_as_the_profile_applies_it() -> None:
+    docs = {o.key: o.doc for o in options() if o.section == "collect"}
+    assert list(docs) == list(profile.NAMES)
+    for switch in profile.SWITCHES:
+        assert ("cnil off" in docs[switch.name]) is not switch.cnil, switch.name
