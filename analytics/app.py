@@ -279,10 +279,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         generated from the live configuration like `analytics privacy report`."""
         domain = request.path_params["domain"].strip().lower()
         rules = registry.get(domain) or await registry.lookup(domain)
-        if rules is None or not config.privacy.public_page:
-            what = "no site is registered under this name" if rules is None else "this server publishes no notice"
-            return HTMLResponse(f"<!doctype html><title>Not found</title><p>{what}.</p>", status_code=404)
         lang = report.language(request.headers.get("accept-language", ""))
+        if rules is None or not config.privacy.public_page:
+            return HTMLResponse(report.not_found(lang, registered=rules is not None), status_code=404)
         base = config.server.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         page = report.html_page(report.build(config, rules.site, {}, lang, base), public=True)
         return HTMLResponse(

@@ -90,7 +90,10 @@ GRAIN: dict[str, tuple[str, str]] = {
     "os_version": ("major version", "version majeure"),
     "screen": ("one of 4 classes, from the width", "une classe sur 4, d'après la largeur"),
     "engagement": ("seconds per page, scroll depth in %", "secondes par page, défilement en %"),
-    "events": ("event name, scrubbed", "nom de l'événement, nettoyé"),
+    "events": (
+        "event name, scrubbed; for outbound links and downloads, the target's scheme, host and path",
+        "nom de l'événement, nettoyé ; pour les liens sortants et téléchargements, schéma, hôte et chemin de la cible",
+    ),
     "properties": ("allowed keys only; values scrubbed", "clés autorisées seulement ; valeurs nettoyées"),
     "revenue": ("amount and currency", "montant et devise"),
 }
@@ -139,22 +142,27 @@ T: dict[str, dict[str, str]] = {
         "grain": "Granularity",
         "stored": "Stored",
         "yes": "yes",
-        "no": "no (never stored)",
+        "no": "no (not collected)",
         "purposes": "Purposes",
         "purposes_text": "Counting visits and pages, where visitors come from, which devices they use, to improve the site. For {domain} alone; nothing is sold, shared or combined with other data.",
         "ip": "IP address",
-        "ip_text": "The address is truncated to its first {v4} bits (IPv4) or {v6} bits (IPv6) before it is used at all, for the daily visitor hash and the location; neither the address nor the browser's User-Agent is ever written anywhere, logs included.",
+        "ip_text": "{cut} before it is used at all, for the daily visitor hash and the location; neither the address nor the browser's User-Agent is ever written anywhere, logs included.",
+        "ip_cut": "The address is truncated to its first {v4} bits (IPv4) or {v6} bits (IPv6)",
+        "ip_whole_v4": "The IPv4 address is used whole (not truncated: privacy.ipv4_prefix = 32), IPv6 truncated to {v6} bits,",
+        "ip_whole_v6": "The IPv4 address is truncated to {v4} bits, IPv6 used whole (not truncated: privacy.ipv6_prefix = 128),",
+        "ip_whole": "The address is used whole (not truncated)",
         "hash": "Visitor hash and salt",
-        "hash_text": "A visit is recognised by a hash of the site, {scope}the truncated address and the User-Agent with a secret salt that changes every day. The salt is destroyed after its day (at most {kept} hours after midnight UTC, while a visit that spans midnight lasts), and its bytes leave the disk within {survival} after its day ends at the latest: the hash can then never be tied to anyone again.",
+        "hash_text": "A visit is recognised by a hash of the site, {scope}the truncated address and the User-Agent with a secret salt that changes every day. The salt is destroyed after its day (at most {kept} hours after midnight UTC, while a visit that spans midnight lasts), and while the server runs its bytes leave the disk within {survival} after its day ends (the README says what could delay that: the server stopped, another program reading the database): the hash can then never be tied to anyone again.",
         "scope_host": "the page's host name, ",
         "k": "Anonymous statistics",
         "k_text": "No figure kept or shown counts fewer than {k} visitors, except the site's totals per hour, day and month: rarer values are merged into a row named (other).",
+        "k_off": "No threshold (privacy.min_visitors = 1): a figure may count a single visitor.",
         "scrub": "Personal data in addresses",
         "scrub_text": "E-mail addresses, phone numbers and long numbers, identifiers and tokens found in page addresses, event names, campaign tags and properties are replaced by placeholders before anything is stored; the query and fragment of outbound links and downloads are dropped.",
         "retention": "Retention",
         "retention_text": "Raw events (hashed, per visit) are kept {raw} hours at most, then only aggregated statistics remain, for {months} months.",
         "signals": "Signals honoured",
-        "signals_text": "Global Privacy Control (Sec-GPC): {gpc}. Do Not Track: {dnt}. The opt-out switch on the site's privacy page: always. A request carrying an honoured signal is dropped before its address is read.",
+        "signals_text": "Global Privacy Control (Sec-GPC): {gpc}. Do Not Track: {dnt}. The opt-out switch on the site's privacy page: always. A request carrying an honoured signal is dropped before it is hashed or located (its truncated address only counts against the rate limit).",
         "honoured": "honoured",
         "ignored": "ignored",
         "processors": "Sub-processors",
@@ -174,16 +182,31 @@ T: dict[str, dict[str, str]] = {
         "by_construction": "by construction: the server makes no outbound connection, exports nothing per visitor and knows no place finer than the city",
         "summary_ok": "Every criterion is met by this configuration.",
         "summary_ko": "{n} criteria are not met: this configuration is outside the exemption and needs the visitors' consent.",
+        "summary_ko_1": "1 criterion is not met: this configuration is outside the exemption and needs the visitors' consent.",
         "optout": "Opting out",
         "optout_text": "Paste this where visitors can find it (the site's privacy page): it shows a switch that stops all measurement in that browser.",
         "optout_limits": "The switch is stored in the visitor's browser for the site's address: it cannot cover the <noscript> pixel or events a server sends on the visitor's behalf. Do not use the pixel on pages for visitors who may object, and drop server-side events of people who objected in your own systems.",
-        "public_optout": "To object, use the switch on {domain}'s own privacy page (it is remembered by your browser for that site), or turn on Global Privacy Control or Do Not Track in your browser: nothing is then measured.",
+        "public_optout": "To object, use the switch on {domain}'s own privacy page: your browser remembers it for that site's address, and its pages then send nothing.{signals} Pages viewed without their script (a simple image some sites use instead) and events the site's own servers send do not see the switch: ask the site to stop them.",
+        "public_signals": " Your browser's {which} setting works too, for every request.",
+        "stored_before": "A field switched off stops being collected at once; what was stored while it was on stays until it expires or is forgotten (analytics forget).",
         "record": "Record of processing (GDPR art. 30), filled from the configuration",
         "record_rows": "Processing|Audience measurement of {domain}\nController|(your organisation, its address, its DPO)\nPurposes|Measuring the site's audience and performance, to improve it; for the publisher alone\nData subjects|Visitors of {domain}\nCategories of data|{stored}\nSource|The visitor's browser (the tracker) and requests to the server\nRecipients|The publisher's staff with a dashboard account, API key or shared link; no third party\nTransfers outside the EU|None by the software: the data stays on the server you run it on\nRetention|Raw hashed events {raw} hours at most; aggregated statistics {months} months\nSecurity|Address truncated to /{v4} (IPv4) and /{v6} (IPv6) and never stored; daily salted hash, salt destroyed; no figure under {k} visitors; personal data in addresses replaced; deleted rows overwritten on disk",
         "paragraph": "Paragraph for your privacy policy",
-        "paragraph_text": "We measure the audience of {domain} with a self-hosted analytics tool that sets no cookie and keeps anonymous statistics only: pages viewed, where visitors come from{places} and type of device. Your IP address is truncated and never stored; visits are recognised for one day at most by a hash that cannot be traced back to you. The statistics are kept {months} months and are not shared with anyone. You can object at any time with the switch below, or by enabling Global Privacy Control or Do Not Track in your browser.",
-        "places": ", country",
-        "places_city": ", country and city",
+        "paragraph_text": "We measure the audience of {domain} with a self-hosted analytics tool that sets no cookie{anon}: {what}. Your IP address is {ip}never stored; visits are recognised for one day at most by a hash that cannot be traced back to you. The statistics are kept {months} months and are not shared with anyone. You can object at any time with the switch on this page{signals}.",
+        "anon": " and keeps statistics only, none of which counts fewer than {k} visitors",
+        "what_pages": "pages viewed",
+        "what_sources": "where visitors come from",
+        "what_campaigns": "campaign tags",
+        "what_country": "country",
+        "what_city": "region and city",
+        "what_devices": "type of device and browser",
+        "what_events": "events on the site (such as downloads and outbound links)",
+        "what_revenue": "revenue",
+        "what_props": "properties the site records",
+        "and": "and",
+        "ip_truncated": "truncated and ",
+        "paragraph_signals": ", or by turning on {which} in your browser",
+        "or": "or",
     },
     "fr": {
         "title": "Rapport de confidentialité pour {domain}",
@@ -194,22 +217,27 @@ T: dict[str, dict[str, str]] = {
         "grain": "Précision",
         "stored": "Conservée",
         "yes": "oui",
-        "no": "non (jamais conservée)",
+        "no": "non (pas de collecte)",
         "purposes": "Finalités",
         "purposes_text": "Compter les visites et les pages vues, savoir d'où viennent les visiteurs et quels appareils ils utilisent, pour améliorer le site. Pour le seul compte de {domain} ; rien n'est vendu, partagé ni recoupé avec d'autres données.",
         "ip": "Adresse IP",
-        "ip_text": "L'adresse est tronquée à ses {v4} premiers bits (IPv4) ou {v6} bits (IPv6) avant tout usage, pour l'empreinte quotidienne du visiteur et la localisation ; ni l'adresse ni l'en-tête User-Agent du navigateur ne sont jamais écrits nulle part, journaux compris.",
+        "ip_text": "{cut} avant tout usage, pour l'empreinte quotidienne du visiteur et la localisation ; ni l'adresse ni l'en-tête User-Agent du navigateur ne sont jamais écrits nulle part, journaux compris.",
+        "ip_cut": "L'adresse est tronquée à ses {v4} premiers bits (IPv4) ou {v6} bits (IPv6)",
+        "ip_whole_v4": "L'adresse IPv4 est utilisée entière (non tronquée : privacy.ipv4_prefix = 32), l'IPv6 tronquée à {v6} bits,",
+        "ip_whole_v6": "L'adresse IPv4 est tronquée à {v4} bits, l'IPv6 utilisée entière (non tronquée : privacy.ipv6_prefix = 128),",
+        "ip_whole": "L'adresse est utilisée entière (non tronquée)",
         "hash": "Empreinte du visiteur et sel",
-        "hash_text": "Une visite est reconnue par une empreinte (hachage) du site, {scope}de l'adresse tronquée et du User-Agent avec un sel secret qui change chaque jour. Le sel est détruit après sa journée (au plus {kept} heures après minuit UTC, le temps qu'une visite à cheval sur minuit se termine), et ses octets quittent le disque au plus tard {survival} après la fin de sa journée : l'empreinte ne peut alors plus jamais être rattachée à quiconque.",
+        "hash_text": "Une visite est reconnue par une empreinte (hachage) du site, {scope}de l'adresse tronquée et du User-Agent avec un sel secret qui change chaque jour. Le sel est détruit après sa journée (au plus {kept} heures après minuit UTC, le temps qu'une visite à cheval sur minuit se termine) et, tant que le serveur fonctionne, ses octets quittent le disque au plus tard {survival} après la fin de sa journée (le README dit ce qui pourrait le retarder : le serveur arrêté, un autre programme lisant la base) : l'empreinte ne peut alors plus jamais être rattachée à quiconque.",
         "scope_host": "du nom d'hôte de la page, ",
         "k": "Statistiques anonymes",
         "k_text": "Aucun chiffre conservé ou affiché ne compte moins de {k} visiteurs, hormis les totaux du site par heure, jour et mois : les valeurs plus rares sont regroupées dans une ligne nommée (other).",
+        "k_off": "Aucun seuil (privacy.min_visitors = 1) : un chiffre peut ne compter qu'un seul visiteur.",
         "scrub": "Données personnelles dans les adresses",
         "scrub_text": "Les adresses e-mail, numéros de téléphone et longs numéros, identifiants et jetons présents dans les adresses de pages, noms d'événements, étiquettes de campagne et propriétés sont remplacés avant toute conservation ; la requête et le fragment des liens sortants et des téléchargements sont supprimés.",
         "retention": "Durée de conservation",
         "retention_text": "Les événements bruts (hachés, par visite) sont conservés {raw} heures au plus ; ensuite seules restent des statistiques agrégées, pendant {months} mois.",
         "signals": "Signaux respectés",
-        "signals_text": "Global Privacy Control (Sec-GPC) : {gpc}. Do Not Track : {dnt}. Le bouton d'opposition de la page de confidentialité du site : toujours. Une requête portant un signal respecté est écartée avant que son adresse ne soit lue.",
+        "signals_text": "Global Privacy Control (Sec-GPC) : {gpc}. Do Not Track : {dnt}. Le bouton d'opposition de la page de confidentialité du site : toujours. Une requête portant un signal respecté est écartée avant d'être hachée ou localisée (son adresse tronquée ne compte que pour la limite de débit).",
         "honoured": "respecté",
         "ignored": "ignoré",
         "processors": "Sous-traitants",
@@ -229,16 +257,31 @@ T: dict[str, dict[str, str]] = {
         "by_construction": "par construction : le serveur n'établit aucune connexion sortante, n'exporte rien par visiteur et ne connaît aucun lieu plus fin que la ville",
         "summary_ok": "Tous les critères sont remplis par cette configuration.",
         "summary_ko": "{n} critères ne sont pas remplis : cette configuration sort de l'exemption et nécessite le consentement des visiteurs.",
+        "summary_ko_1": "1 critère n'est pas rempli : cette configuration sort de l'exemption et nécessite le consentement des visiteurs.",
         "optout": "Opposition",
         "optout_text": "Collez ceci là où les visiteurs le trouveront (la page de confidentialité du site) : un bouton qui arrête toute mesure dans ce navigateur.",
         "optout_limits": "Le choix est enregistré dans le navigateur du visiteur pour l'adresse du site : il ne couvre ni le pixel <noscript> ni les événements qu'un serveur envoie pour le compte du visiteur. N'utilisez pas le pixel sur les pages destinées à des visiteurs susceptibles de s'opposer, et écartez dans vos propres systèmes les événements côté serveur des personnes qui se sont opposées.",
-        "public_optout": "Pour vous y opposer, utilisez le bouton de la page de confidentialité de {domain} (votre navigateur le retient pour ce site), ou activez Global Privacy Control ou Do Not Track dans votre navigateur : plus rien n'est alors mesuré.",
+        "public_optout": "Pour vous y opposer, utilisez le bouton de la page de confidentialité de {domain} : votre navigateur le retient pour l'adresse de ce site, dont les pages n'envoient alors plus rien.{signals} Les pages vues sans leur script (une simple image que certains sites utilisent à la place) et les événements que les serveurs du site envoient eux-mêmes ne voient pas ce bouton : demandez au site de les arrêter.",
+        "public_signals": " Le réglage {which} de votre navigateur fonctionne aussi, pour toute requête.",
+        "stored_before": "Une donnée désactivée cesse aussitôt d'être collectée ; ce qui a été conservé pendant qu'elle était active reste jusqu'à son expiration ou son effacement (analytics forget).",
         "record": "Registre des traitements (RGPD, art. 30), rempli à partir de la configuration",
         "record_rows": "Traitement|Mesure d'audience de {domain}\nResponsable|(votre organisme, son adresse, son DPO)\nFinalités|Mesurer l'audience et les performances du site pour l'améliorer ; pour le seul compte de l'éditeur\nPersonnes concernées|Visiteurs de {domain}\nCatégories de données|{stored}\nSource|Le navigateur du visiteur (le traceur) et les requêtes au serveur\nDestinataires|Les personnes de l'éditeur ayant un compte, une clé d'API ou un lien partagé ; aucun tiers\nTransferts hors de l'UE|Aucun du fait du logiciel : les données restent sur le serveur où vous l'exécutez\nDurées de conservation|Événements bruts hachés : {raw} heures au plus ; statistiques agrégées : {months} mois\nSécurité|Adresse tronquée à /{v4} (IPv4) et /{v6} (IPv6), jamais conservée ; empreinte quotidienne salée, sel détruit ; aucun chiffre sous {k} visiteurs ; données personnelles des adresses remplacées ; lignes supprimées écrasées sur le disque",
         "paragraph": "Paragraphe pour votre politique de confidentialité",
-        "paragraph_text": "Nous mesurons l'audience de {domain} avec un outil de mesure hébergé par nos soins, qui ne dépose aucun cookie et ne conserve que des statistiques anonymes : pages vues, provenance des visiteurs{places} et type d'appareil. Votre adresse IP est tronquée et jamais conservée ; une visite n'est reconnue que pendant une journée au plus, par une empreinte qui ne permet pas de remonter jusqu'à vous. Les statistiques sont conservées {months} mois et ne sont partagées avec personne. Vous pouvez vous y opposer à tout moment avec le bouton ci-dessous, ou en activant Global Privacy Control ou Do Not Track dans votre navigateur.",
-        "places": ", pays",
-        "places_city": ", pays et ville",
+        "paragraph_text": "Nous mesurons l'audience de {domain} avec un outil de mesure hébergé par nos soins, qui ne dépose aucun cookie{anon} : {what}. Votre adresse IP est {ip}jamais conservée ; une visite n'est reconnue que pendant une journée au plus, par une empreinte qui ne permet pas de remonter jusqu'à vous. Les statistiques sont conservées {months} mois et ne sont partagées avec personne. Vous pouvez vous y opposer à tout moment avec le bouton de cette page{signals}.",
+        "anon": " et ne conserve que des statistiques, dont aucune ne compte moins de {k} visiteurs",
+        "what_pages": "pages vues",
+        "what_sources": "provenance des visiteurs",
+        "what_campaigns": "étiquettes de campagne",
+        "what_country": "pays",
+        "what_city": "région et ville",
+        "what_devices": "type d'appareil et navigateur",
+        "what_events": "événements sur le site (téléchargements, liens sortants…)",
+        "what_revenue": "chiffre d'affaires",
+        "what_props": "propriétés que le site enregistre",
+        "and": "et",
+        "ip_truncated": "tronquée et ",
+        "paragraph_signals": ", ou en activant {which} dans votre navigateur",
+        "or": "ou",
     },
 }
 
@@ -266,11 +309,23 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
     gpc = t["honoured"] if ingest.respect_gpc else t["ignored"]
     dnt = t["honoured"] if ingest.respect_dnt else t["ignored"]
     kept = {d["field"]: d["stored"] for d in data_points}
-    places = t["places_city"] if kept["city"] else t["places"] if kept["country"] else ""
     not_met = [c for c in verdicts if not c.met]
+    whole4, whole6 = p.ipv4_prefix >= 32, p.ipv6_prefix >= 128
+    cut = {
+        (False, False): t["ip_cut"],
+        (True, False): t["ip_whole_v4"],
+        (False, True): t["ip_whole_v6"],
+        (True, True): t["ip_whole"],
+    }[(whole4, whole6)].format(v4=p.ipv4_prefix, v6=p.ipv6_prefix)
+    signals = [
+        name
+        for name, on in (("Global Privacy Control", ingest.respect_gpc), ("Do Not Track", ingest.respect_dnt))
+        if on
+    ]
+    which = f" {t['or']} ".join(signals)
     sections = [
         ("purposes", t["purposes_text"].format(domain=site.domain)),
-        ("ip", t["ip_text"].format(v4=p.ipv4_prefix, v6=p.ipv6_prefix)),
+        ("ip", t["ip_text"].format(cut=cut)),
         (
             "hash",
             t["hash_text"].format(
@@ -279,7 +334,7 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
                 survival=survival_text,
             ),
         ),
-        ("k", t["k_text"].format(k=p.min_visitors)),
+        ("k", t["k_text"].format(k=p.min_visitors) if p.min_visitors > 1 else t["k_off"]),
         ("scrub", t["scrub_text"]),
         ("retention", t["retention_text"].format(raw=p.raw_retention_hours, months=p.aggregate_retention_months)),
         ("signals", t["signals_text"].format(gpc=gpc, dnt=dnt)),
@@ -318,7 +373,15 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
             }
             for c in verdicts
         ],
-        "summary": t["summary_ok"] if not not_met else t["summary_ko"].format(n=len(not_met)),
+        "summary": t["summary_ok"]
+        if not not_met
+        else t["summary_ko_1"]
+        if len(not_met) == 1
+        else t["summary_ko"].format(n=len(not_met)),
+        "stored_before": t["stored_before"],
+        "public_optout": t["public_optout"].format(
+            domain=site.domain, signals=t["public_signals"].format(which=which) if signals else ""
+        ),
         "optout_snippet": SiteScript.load("optout").tag(base_url),
         "optout_limits": t["optout_limits"],
         "record": [
@@ -336,9 +399,27 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
             .split("\n")
         ],
         "policy_paragraph": t["paragraph_text"].format(
-            domain=site.domain, months=p.aggregate_retention_months, places=places
+            domain=site.domain,
+            anon=t["anon"].format(k=p.min_visitors) if p.min_visitors > 1 else "",
+            what=_what(t, kept),
+            ip="" if whole4 or whole6 else t["ip_truncated"],
+            months=p.aggregate_retention_months,
+            signals=t["paragraph_signals"].format(which=which) if signals else "",
         ),
     }
+
+
+def _what(t: dict[str, str], kept: dict[str, bool]) -> str:
+    """What the policy paragraph says is measured: the fields stored, in plain words."""
+    parts = [t["what_pages"]]
+    parts += [t["what_sources"]] if kept["referrer"] or kept["utm"] else []
+    parts += [t["what_campaigns"]] if kept["utm"] else []
+    parts += [t["what_city"] if kept["city"] else t["what_country"]] if kept["country"] else []
+    parts += [t["what_devices"]]
+    parts += [
+        t[f"what_{name}"] for name in ("events", "props", "revenue") if kept[name if name != "props" else "properties"]
+    ]
+    return ", ".join(parts[:-1]) + f" {t['and']} " + parts[-1]
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -348,12 +429,13 @@ def markdown(report: dict[str, Any]) -> str:
     out += [
         f"| {d['name']} | {d['granularity']} | {t['yes'] if d['stored'] else t['no']} |" for d in report["data_points"]
     ]
+    out += ["", report["stored_before"]]
     for section in report["sections"]:
         out += ["", f"## {section['title']}", "", section["text"]]
     out += ["", f"## {t['drops'].format(days=report['drops_days'])}", ""]
     if report["drops"]:
         out += [f"| {t['reason']} | {t['count']} |", "|---|---|"]
-        out += [f"| {reason} | {count:,} |" for reason, count in report["drops"].items()]
+        out += [f"| {reason} | {_number(count, report['lang'])} |" for reason, count in report["drops"].items()]
     else:
         out.append(t["drops_none"])
     out += ["", f"## {t['criteria']}", "", f"| {t['criterion']} | {t['verdict']} | {t['setting']} |", "|---|---|---|"]
@@ -367,6 +449,11 @@ def markdown(report: dict[str, Any]) -> str:
     out += [f"| {name} | {value} |" for name, value in report["record"]]
     out += ["", f"## {t['paragraph']}", "", report["policy_paragraph"], ""]
     return "\n".join(out)
+
+
+def _number(n: int, lang: str) -> str:
+    """1,234 in English, 1 234 (a narrow no-break space) in French."""
+    return f"{n:,}".replace(",", "\u202f") if lang == "fr" else f"{n:,}"
 
 
 def _e(text: object) -> str:
@@ -390,6 +477,7 @@ def html_page(report: dict[str, Any], public: bool = False) -> str:
         for d in report["data_points"]
     ]
     body.append("</table>")
+    body.append(f"<p>{_e(report['stored_before'])}</p>")
     for section in report["sections"]:
         if public and section["id"] == "storage":
             continue
@@ -398,7 +486,9 @@ def html_page(report: dict[str, Any], public: bool = False) -> str:
         body.append(f"<h2>{_e(t['drops'].format(days=report['drops_days']))}</h2>")
         if report["drops"]:
             body.append(f"<table><tr><th>{_e(t['reason'])}</th><th>{_e(t['count'])}</th></tr>")
-            body += [f"<tr><td>{_e(r)}</td><td>{c:,}</td></tr>" for r, c in report["drops"].items()]
+            body += [
+                f"<tr><td>{_e(r)}</td><td>{_number(c, report['lang'])}</td></tr>" for r, c in report["drops"].items()
+            ]
             body.append("</table>")
         else:
             body.append(f"<p>{_e(t['drops_none'])}</p>")
@@ -418,7 +508,7 @@ def html_page(report: dict[str, Any], public: bool = False) -> str:
         body.append("</table>")
         body.append(f"<h2>{_e(t['paragraph'])}</h2><p>{_e(report['policy_paragraph'])}</p>")
     else:
-        body.append(f"<h2>{_e(t['optout'])}</h2><p>{_e(t['public_optout'].format(domain=report['site']))}</p>")
+        body.append(f"<h2>{_e(t['optout'])}</h2><p>{_e(report['public_optout'])}</p>")
     return (
         f'<!doctype html><html lang="{report["lang"]}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
@@ -439,6 +529,18 @@ STYLE_CSP = (
 """The notice's Content-Security-Policy: its one inline style sheet, by hash, and nothing else."""
 
 
+def not_found(lang: str, registered: bool) -> str:
+    """The notice's 404, in the visitor's language: no such site, or no notice published (privacy.public_page)."""
+    texts = {
+        "en": ("Not found", "No site is registered under this name.", "This server publishes no privacy notice."),
+        "fr": ("Introuvable", "Aucun site n'est enregistré sous ce nom.", "Ce serveur ne publie pas de notice."),
+    }[lang]
+    return (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{texts[0]}</title></head>'
+        f"<body><p>{texts[2] if registered else texts[1]}</p></body></html>"
+    )
+
+
 def render(report: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report, ensure_ascii=False, indent=2)
@@ -448,17 +550,20 @@ def render(report: dict[str, Any], fmt: str) -> str:
 
 
 def language(accept_language: str) -> str:
-    """fr or en from an Accept-Language header, by the first of the two it prefers (en when neither)."""
+    """fr or en from an Accept-Language header (RFC 9110: weights `q=`, case-insensitive, after any other
+    parameter), by the first of the two it prefers; en when it prefers neither."""
     ranked = []
     for i, part in enumerate(accept_language.split(",")):
-        tag, _, params = part.strip().partition(";")
+        tag, *params = (piece.strip() for piece in part.split(";"))
         q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        primary = tag.strip().lower().split("-")[0]
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        primary = tag.lower().split("-")[0]
         if primary in LANGS and q > 0:
             ranked.append((-q, i, primary))
     return min(ranked)[2] if ranked else "en"

@@ -38,8 +38,8 @@ def browser() -> Iterator[Browser]:
 @pytest.mark.parametrize(
     ("locale", "heading", "k_text", "screen_row"),
     [
-        ("fr-FR", "Comment example.com mesure son audience", "moins de 8 visiteurs", "non (jamais conservée)"),
-        ("en-GB", "How example.com measures its audience", "fewer than 8 visitors", "no (never stored)"),
+        ("fr-FR", "Comment example.com mesure son audience", "moins de 8 visiteurs", "non (pas de collecte)"),
+        ("en-GB", "How example.com measures its audience", "fewer than 8 visitors", "no (not collected)"),
     ],
 )
 def test_the_notice_reads_in_the_browsers_language(

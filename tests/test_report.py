@@ -65,7 +65,7 @@ def test_a_setting_that_breaks_a_criterion_flips_its_verdict_and_says_so(
     title = report.CRITERIA_TEXT[criterion][report.LANGS.index(lang)]
     row = next(line for line in text.splitlines() if line.startswith(f"| {title} |"))
     assert ("**not met**" if lang == "en" else "**non rempli**") in row and shown in row
-    assert ("1 criteria are not met" if lang == "en" else "1 critères ne sont pas remplis") in text
+    assert ("1 criterion is not met" if lang == "en" else "1 critère n'est pas rempli") in text
 
 
 def test_a_sites_own_switch_decides_its_verdict() -> None:
@@ -150,6 +150,50 @@ async def test_the_public_notice_speaks_the_visitors_language(
 async def test_the_public_notice_of_an_unknown_site_or_when_off_is_a_404(config: Config, clock: Clock) -> None:
     async with start(config, clock) as h:
         await h.add_site()
-        assert (await h.client.get("/privacy/unknown.example")).status_code == 404
+        unknown = await h.client.get("/privacy/unknown.example", headers={"Accept-Language": "fr"})
+        assert unknown.status_code == 404 and '<html lang="fr">' in unknown.text and "Aucun site" in unknown.text
     async with start(config.replace("privacy", public_page=False), clock) as h:
         assert (await h.client.get("/privacy/example.com")).status_code == 404
+
+
+def test_the_policy_paragraph_and_the_notice_say_only_what_the_configuration_does() -> None:
+    """The second outside review: the paragraph promised truncation, anonymity and GPC/DNT whatever the
+    configuration said, and the notice offered visitors signals the server ignored."""
+    honest = report.build(Config(), SITE, {}, "en", "https://s.example")
+    assert "truncated and never stored" in honest["policy_paragraph"]
+    assert "none of which counts fewer than 5 visitors" in honest["policy_paragraph"]
+    assert "Global Privacy Control or Do Not Track" in honest["policy_paragraph"]
+    assert "campaign tags" not in honest["policy_paragraph"]  # off under cnil
+    loose = STANDARD.replace("privacy", ipv4_prefix=32, min_visitors=1).replace(
+        "ingest", respect_gpc=False, respect_dnt=False
+    )
+    for lang in report.LANGS:
+        built = report.build(loose, SITE, {}, lang, "https://s.example")
+        paragraph, notice = built["policy_paragraph"], report.html_page(built, public=True)
+        for promise in ("Global Privacy Control", "Do Not Track"):
+            assert promise not in paragraph and promise + ") : " not in notice
+            assert f"{promise}: honoured" not in notice and f"{promise} (Sec-GPC) : respecté" not in notice
+        assert ("truncated" if lang == "en" else "tronquée") not in paragraph
+        assert ("none of which" if lang == "en" else "dont aucune") not in paragraph
+        assert ("campaign tags" if lang == "en" else "étiquettes de campagne") in paragraph  # standard: UTM on
+        k = next(x["text"] for x in built["sections"] if x["id"] == "k")
+        assert ("a figure may count a single visitor" if lang == "en" else "un seul visiteur") in k
+        ip = next(x["text"] for x in built["sections"] if x["id"] == "ip")
+        assert ("used whole" if lang == "en" else "utilisée entière") in ip
+    quiet = STANDARD.replace("collect", referrers="off", utm="off")
+    assert (
+        "where visitors come from" not in report.build(quiet, SITE, {}, "en", "https://s.example")["policy_paragraph"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [("fr;Q=0.1, en;q=0.9", "en"), ("fr;level=1;q=0.1, en;q=0.9", "en"), ("fr-CA;q=0.8, de", "fr"), ("*", "en")],
+)
+def test_accept_language_is_read_as_the_rfc_says(header: str, lang: str) -> None:
+    assert report.language(header) == lang
+
+
+def test_french_counts_use_french_digit_grouping() -> None:
+    text = report.markdown(report.build(Config(), SITE, {"bot": 1234}, "fr", "https://s.example"))
+    assert "| bot | 1\u202f234 |" in text
