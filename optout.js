@@ -60,8 +60,10 @@
   box.lang = text.lang // read aloud in its own language, whatever the page's
   input.type = 'checkbox'
   input.setAttribute('role', 'switch')
-  // Unique on the page, for aria-describedby: read with the switch when it gets the focus.
-  status.id = 'analytics-optout-' + doc.querySelectorAll('.analytics-optout').length
+  // Unique on the page, for aria-describedby: read with the switch when it gets the focus. Counted on the
+  // document, not from the switches already in it: one waiting for DOMContentLoaded is not in it yet.
+  doc.analyticsOptouts = (doc.analyticsOptouts || 0) + 1
+  status.id = 'analytics-optout-' + (doc.analyticsOptouts - 1)
   status.setAttribute('role', 'status') // a polite live region: a change is announced once said
   input.setAttribute('aria-describedby', status.id)
   label.append(input, ' ' + text.label)

@@ -56,6 +56,14 @@ PAGES = {
         + OPTOUT.replace("{attributes}", ' data-target="choice"')
         + '</head><body><p>Before</p><div id="choice"></div><p>After</p></body></html>'
     ),
+    # A bilingual page: an English switch in the <head> into a target further down, a French one in the body.
+    "/two": (
+        '<!doctype html><html lang="en"><head>'
+        + OPTOUT.replace("{attributes}", ' data-target="en-choice"')
+        + '</head><body><div id="en-choice"></div>'
+        + OPTOUT.replace("{attributes}", ' data-lang="fr"')
+        + "</body></html>"
+    ),
     # A host page with a strict policy: scripts from the server only, no style at all, no request anywhere.
     "/csp": (
         '<!doctype html><html lang="en"><head><meta http-equiv="Content-Security-Policy" content="default-src '
@@ -322,3 +330,16 @@ def test_the_tracker_only_reads_the_flag_once_per_event_and_writes_nothing(visit
         # Three events (pageview, navigation, call), three reads of the flag: nothing else, opted out or not.
         assert visit.page.evaluate("window.__touched") == ["localStorage get analytics_ignore"] * 3
     assert [e["pathname"] for e in visit.wait_for(4)] == ["/app/a", "/app/a", "/app/b", "/app/b"]
+
+
+def test_two_switches_on_one_page_each_read_their_own_status(visit: Visit) -> None:
+    """Found by the outside review: the one waiting for its target took the other's id, so the English switch
+    was described by the French status."""
+    visit.page.goto(visit.base + "/two")
+    english, french = switch(visit.page), switch(visit.page, FR["label"])
+    expect(english).to_be_visible()
+    expect(french).to_be_visible()
+    ids = visit.page.evaluate("[...document.querySelectorAll('.analytics-optout-status')].map((e) => e.id)")
+    assert len(set(ids)) == 2
+    expect(english).to_have_accessible_description(EN["on"])
+    expect(french).to_have_accessible_description(FR["on"])
