@@ -39,7 +39,7 @@ def _start(word: str) -> str:
 _AFTER_WORD_OR_DOT = _start(r"\w.+-")
 _AFTER_RUN = _start("A-Za-z0-9_-")
 _AFTER_HEX = _start("0-9A-Fa-f")
-_AFTER_MAC = _start(r"\w:-")
+_AFTER_MAC = _start(r"\w:") + f"(?<!{_HEX}-)"  # not in a longer run of hex pairs (aa-bb-...-ff-00)
 _AFTER_IP4 = _start(r"\w.")
 _AFTER_IP6 = _start(r"\w:")
 _AFTER_PHONE = _start(r"\d+")  # after letters too: tel:, phone+33..., Call0612...
@@ -72,7 +72,7 @@ _JWT = re.compile(rf"{_AFTER_RUN}eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}(?:\
 _UUID = re.compile(rf"{_AFTER_HEX}{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})")
 _COLON = "(?::|%3[Aa])"
 """A colon, also percent-encoded (`encodeURIComponent` of an address in a route: 2001%3Adb8%3A%3A1)."""
-_MAC = re.compile(rf"{_AFTER_MAC}(?:{_HEX}{{2}}(?:-|{_COLON})){{5}}{_HEX}{{2}}(?![\w:-]|%3[Aa])")
+_MAC = re.compile(rf"{_AFTER_MAC}(?:{_HEX}{{2}}(?:-|{_COLON})){{5}}{_HEX}{{2}}(?![\w:]|-{_HEX}|%3[Aa])")
 _IP4 = re.compile(rf"{_AFTER_IP4}\d{{1,3}}\.(?:\d{{1,3}}\.){{2}}\d{{1,3}}(?!\.?\w)")  # each part checked
 _IP6 = re.compile(
     rf"{_AFTER_IP6}(?:(?:{_HEX}{{1,4}}{_COLON}){{7}}{_HEX}{{1,4}}"
