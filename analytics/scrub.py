@@ -127,6 +127,7 @@ _ALL_HEX = re.compile(rf"{_HEX}+")
 _SPLIT = re.compile(r"([-_])")
 _LONG_PART = re.compile(rf"[A-Za-z0-9]{{{MIN_TOKEN}}}")
 _QUERY = re.compile(r"[?#]")
+_SPACE = re.compile(r"\s")
 _PREFIX = re.compile(r"(?:[a-z]{1,8}_)+")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _DIGIT_RUN = re.compile(r"\d+")
@@ -241,7 +242,8 @@ def strip_url(text: str) -> str:
         return _hierarchical(f"{scheme}://", rest.replace("\\", "/").lstrip("/"))
     if scheme in _OPAQUE:
         return f"{scheme}:{_OPAQUE[scheme] if _QUERY.split(rest, 1)[0] else ''}"
-    if rest.startswith("//"):  # another scheme with a host (ftps://, myapp://), or none: //host/path
+    if rest.startswith("//") and (scheme or not _SPACE.search(rest)):
+        # Another scheme with a host (ftps://, myapp://), or none: //host/path (but not a "// comment").
         return _hierarchical(f"{scheme}://" if scheme else "//", rest[2:])
     if scheme and rest.startswith("/"):  # a path without a host (file:/..., msteams:/l/meetup-join/...)
         return f"{scheme}:{scrub(_QUERY.split(rest, 1)[0])}"
@@ -255,8 +257,10 @@ def _hierarchical(prefix: str, rest: str) -> str:
         host, port = url.hostname, url.port
     except ValueError:
         host = None
-    if not host:  # not a URL after all (a bad port, no host): its query and fragment go all the same
-        return prefix + scrub(_QUERY.split(rest, 1)[0])
+    if not host:  # not a URL after all (a bad port, no host): its credentials, query and fragment go all the same
+        before = _QUERY.split(rest, 1)[0]
+        authority, slash, path = before.partition("/")
+        return prefix + scrub(authority.rpartition("@")[2] + slash + path)
     name = scrub_host(host_as_sent(url.netloc))
     netloc = f"[{name}]" if ":" in name else name  # an IPv6 address scrubbing kept (none does)
     if port is not None:

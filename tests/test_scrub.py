@@ -242,6 +242,7 @@ def test_keeps_what_only_looks_like_it(text: str) -> None:
         ("https:/partner.example/one-slash?token=oneslashsecret", "https://partner.example/one-slash"),
         ("https:partner.example/none?token=x", "https://partner.example/none"),
         ("https:///partner.example/three?token=x", "https://partner.example/three"),
+        ("wss://jane:pw@:443/x?token=y", "wss://:443/x"),  # no host: the credentials go all the same
         ("https:\\\\partner.example\\back\\slash?token=x", "https://partner.example/back/slash"),
         ("msteams:/l/meetup-join/19?context=secret", "msteams:/l/meetup-join/19"),
         ("file:///C:/Users/jane/report.pdf?x=1", "file:///C:/Users/jane/report.pdf"),
@@ -260,6 +261,7 @@ def test_keeps_what_only_looks_like_it(text: str) -> None:
         ("std::vector", "std::vector"),
         ("Note: why?", "Note: why?"),
         ("/pricing", "/pricing"),
+        ("// a comment?", "// a comment?"),
     ],
 )
 def test_urls_sent_as_values_keep_scheme_host_and_path(url: str, expected: str) -> None:
