@@ -1,11 +1,14 @@
 """Scrubbing: what could name a person in a free-text value is replaced by a placeholder before it is stored.
 
 `scrub(text)` is the one function every stored free-text value goes through (page path, event name, UTM values,
-property values, source, referrer and hostnames): e-mail addresses become `(email)`, phone numbers `(phone)`,
-runs of 7 or more digits `(number)`, UUIDs `(uuid)`, IP addresses `(ip)`, and long random-looking strings (hex,
-base64, JWTs, generated keys) `(token)`; session ids in path parameters (`;jsessionid=...`) are removed. Pure and
-idempotent: no placeholder matches any rule, so `scrub(scrub(x)) == scrub(x)`. `strip_url` reduces a URL sent
-as a value to its scheme, host and path. README § Scrubbing lists the rules with examples.
+property values, source, referrer and hostnames): e-mail addresses become `(email)` (also percent-encoded, with
+non-ASCII letters, or with the @ spelt otherwise: `(at)`, `&#64;`), phone numbers `(phone)`, runs of 7 or more
+digits, card numbers however grouped, IBANs and UK National Insurance numbers `(number)`, UUIDs `(uuid)`, IP
+addresses `(ip)`, and long random-looking strings (hex, base64, JWTs, generated keys, AWS access key ids)
+`(token)`; session ids in path parameters (`;jsessionid=...`) are removed. Pure and idempotent: no placeholder
+matches any rule, so `scrub(scrub(x)) == scrub(x)`. `scrub_host` scrubs a host name in the case it was sent in,
+then lowercases it; `strip_url` reduces a URL sent as a value to its scheme, host and path (a `mailto:` or
+`javascript:` URL to its scheme). README § Scrubbing lists the rules with examples, and what they do not catch.
 """
 
 from __future__ import annotations
