@@ -197,10 +197,15 @@ def scrub_host(name: str) -> str:
     (a token's mixed case is what tells it from a word: `AbCdEf...` is random, `abcdef...` could be a name), then
     lowercased, and the IPv4 addresses among its labels (`203.0.113.7.nip.io`, `ip-203-0-113-7.ec2.internal`)
     replaced too."""
-    text = scrub(name).lower()
-    if _ANY_DIGIT.search(text) is not None:
-        text = _HOST_IP4.sub(_ip4, text)
-    return scrub(text)
+    if not _SUSPECT.search(name):  # lowercase, no digit: nothing to replace (most host names)
+        return name
+    text = scrub(name)
+    lowered = text.lower()
+    if lowered != text:  # (browsers send host names lowercased: most are scrubbed once)
+        lowered = scrub(lowered)
+    if _ANY_DIGIT.search(lowered) is not None and lowered.count(".") + lowered.count("-") >= 3:
+        lowered = _HOST_IP4.sub(_ip4, lowered)
+    return lowered
 
 
 def host_as_sent(netloc: str) -> str:
