@@ -197,8 +197,8 @@ def scrub_host(name: str) -> str:
     (a token's mixed case is what tells it from a word: `AbCdEf...` is random, `abcdef...` could be a name), then
     lowercased, and the IPv4 addresses among its labels (`203.0.113.7.nip.io`, `ip-203-0-113-7.ec2.internal`)
     replaced too."""
-    if not _SUSPECT.search(name):  # lowercase, no digit: nothing to replace (most host names)
-        return name
+    if not _SUSPECT.search(name):  # no digit, no ASCII capital: nothing to replace (most host names)
+        return name.lower()
     text = scrub(name)
     lowered = text.lower()
     if lowered != text:  # (browsers send host names lowercased: most are scrubbed once)

@@ -289,6 +289,7 @@ def test_urls_sent_as_values_keep_scheme_host_and_path(url: str, expected: str) 
         ("c-73-22-11-5.hsd1.ca.comcast.net", "c-(ip).hsd1.ca.comcast.net"),
         ("203-0-113-7.sslip.io", "(ip).sslip.io"),
         ("Mail.Google.COM", "mail.google.com"),
+        ("ПРИМЕР.РФ", "пример.рф"),
         ("news.ycombinator.com", "news.ycombinator.com"),
         ("a1.b2.c3.example.com", "a1.b2.c3.example.com"),
         ("v1-2-3.api.example.com", "v1-2-3.api.example.com"),
