@@ -63,10 +63,13 @@ _AT_HINT = re.compile("[%&(\\[{<\uff20\ufe6b]")
 # A percent-encoded byte of a non-ASCII character (a browser sends `/users/张伟@qq.com` as `%E5%BC%A0...@qq.com`),
 # also encoded twice (%25E5): part of the address, like the letter it encodes.
 _NON_ASCII = rf"%(?:25)?[89A-Fa-f]{_HEX}"
+# Where an address may start: as _AFTER_WORD_OR_DOT, but not right after the escape of a non-ASCII byte (it is part
+# of the address: an address that could start after each of them would be looked for from each, in square time).
+_AFTER_LOCAL = rf"(?:(?<=%[0-7]{_HEX})(?<!%25)|(?<=%25)(?![89A-Fa-f]{_HEX})|(?<![%\w.+-])|(?<=%)(?!{_HEX}{_HEX}))"
 _EMAIL = re.compile(
     # Also percent-encoded (jane%40example.com); `icon@2x.png` is an image. A domain has a dot, but for
     # `localhost` and an address literal (`jane@[192.168.1.1]`).
-    rf"{_AFTER_WORD_OR_DOT}(?:[\w.+-]|%2[BbDdEe]|%5[Ff]|{_NON_ASCII})+{_AT}(?!\d(?:\.\d)?x\.)"
+    rf"{_AFTER_LOCAL}(?:[\w.+-]|%2[BbDdEe]|%5[Ff]|{_NON_ASCII})+{_AT}(?!\d(?:\.\d)?x\.)"
     rf"(?:(?:(?:[\w-]|%2[Dd]|{_NON_ASCII})+{_DOT})+(?:[^\W\d_]|{_NON_ASCII}){{2,}}"
     r"|localhost(?![\w.-])|\[(?:IPv6:)?[0-9A-Fa-f:.]+\])"
 )
