@@ -482,14 +482,37 @@ class Assets(StaticFiles):
         return response
 
 
-SECRET_SEGMENT = re.compile(r"^/+share/+[^/]+")
-"""A shared link's token is a capability (the database keeps only its hash): the access log writes `/share/…`.
-No other route carries a secret in its path (the setup code, passwords and API keys come in bodies and headers),
-and the query string is never logged."""
+_SEGMENT = re.compile(r"[^/\\]+")
+_SECRET_RUN = re.compile(r"[A-Za-z0-9_-]{16,}")
+"""A run this long could be a token (a shared link's has 43 characters); one of lowercase letters and dashes only
+is a word or a site's domain, and stays."""
 
 
 def loggable_path(path: str) -> str:
-    return SECRET_SEGMENT.sub("/share/…", path, count=1)
+    """The path as the access log writes it (never its query): a shared link's token is a capability (the
+    database keeps only its hash), so the segment after `share` is written `…`, whatever the spelling that could
+    reach it (any case, `/shares/`, `/./share/`, `/x/../share/`, backslashes), and so is any run of 16 or more
+    letters, digits, - and _ that is not lowercase words. No other route carries a secret in its path (the setup
+    code, passwords and API keys come in bodies and headers)."""
+    after_share = False
+
+    def segment(found: re.Match[str]) -> str:
+        nonlocal after_share
+        text = found.group()
+        if text in (".", ".."):
+            return text
+        if after_share:
+            after_share = False
+            return "…"
+        after_share = text.lower().startswith("share")
+        return _SECRET_RUN.sub(_masked, text)
+
+    return _SEGMENT.sub(segment, path)
+
+
+def _masked(found: re.Match[str]) -> str:
+    text = found.group()
+    return text if all(c.islower() or c == "-" for c in text) else "…"
 
 
 class AccessLog:

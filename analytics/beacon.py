@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from analytics.scrub import host_as_sent
+
 MAX_URL = 2000
 MAX_NAME = 120
 MAX_DOMAIN = 1000
@@ -52,6 +54,8 @@ class Url(NamedTuple):
     path: str
     query: str
     fragment: str
+    host_as_sent: str
+    """The host in the case it was sent in: scrubbing looks at it before it is lowercased (README § Scrubbing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +245,7 @@ def _url(field: str, text: str) -> Url:
     host = url.hostname
     if not scheme or not host:
         raise _Invalid(field, "must be an absolute URL such as https://example.com/page")
-    return Url(scheme, host, url.path, url.query, url.fragment)
+    return Url(scheme, host, url.path, url.query, url.fragment, host_as_sent(url.netloc))
 
 
 def parse_url(text: str) -> Url:

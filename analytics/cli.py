@@ -529,8 +529,9 @@ def parser() -> argparse.ArgumentParser:
         help="erase one value (an e-mail in a path, a name...) from a site's figures",
         description="Erase a value from a site: its counts move into the (other) row of every breakdown it was in "
         "(so totals do not change), figures filtered by it are deleted, raw events that carry it get (other) instead, "
-        "and the value itself once no site uses it. A page path is forgotten as page, entry and exit page. "
-        "Prints what it changed. A running server's figures for today drop it within a few minutes.",
+        "and the value itself once no site uses it. A page path is forgotten as page, entry and exit page; a source "
+        "as source, referrer and UTM source. Prints what it changed, and under which other dimensions the site still "
+        "stores the same value. A running server's figures for today drop it within a few minutes.",
     )
     forget.add_argument("--site", metavar="DOMAIN", required=True)
     forget.add_argument(

@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache, partial
 
 from analytics import pages, privacy, referrers, scrub
-from analytics.beacon import ENGAGEMENT, PAGEVIEW, Beacon
+from analytics.beacon import ENGAGEMENT, PAGEVIEW, Beacon, Url
 from analytics.devices import Device, DeviceDetector, screen_class
 from analytics.events import Event
 from analytics.geo import NOWHERE, GeoLocator
@@ -129,6 +129,7 @@ def signal_drop(client: Client, signals: Signals) -> Drop | None:
 _source = lru_cache(maxsize=8192)(referrers.source)
 _scrub_cached = lru_cache(maxsize=16384)(scrub.scrub)
 _strip_cached = lru_cache(maxsize=4096)(scrub.strip_url)
+_host_cached = lru_cache(maxsize=4096)(scrub.scrub_host)
 CACHED_LENGTH = 256
 """Values up to this length are scrubbed once and remembered (the same paths, names and UTM values make most
 traffic: ~0.1 us instead of 2-10); longer ones, rare, are scrubbed each time, so the caches stay under ~10 MB."""
@@ -136,6 +137,13 @@ traffic: ~0.1 us instead of 2-10); longer ones, rare, are scrubbed each time, so
 
 def _scrub(text: str) -> str:
     return _scrub_cached(text) if len(text) <= CACHED_LENGTH else scrub.scrub(text)
+
+
+def _host(url: Url) -> str:
+    """A page's or referrer's host name as stored: without `www.`, scrubbed in the case it was sent in, then
+    lowercased (scrub.scrub_host)."""
+    sent = url.host_as_sent[4:] if url.host.startswith("www.") else url.host_as_sent
+    return _host_cached(sent) if len(sent) <= CACHED_LENGTH else scrub.scrub_host(sent)
 
 
 def _value(text: str) -> str:
@@ -187,7 +195,8 @@ class Pipeline:
         location = self.geo.locate(identity.network) if self.geo and identity.network is not None else NOWHERE
         b, page, device = c.beacon, c.page, c.device
         engagement = b.name == ENGAGEMENT
-        referrer = c.referrer_host if on.referrers else ""
+        # The referrer's host as stored: scrubbed in the case it was sent in (c.referrer_host is lowercased).
+        referrer = _host(b.referrer) if on.referrers and c.referrer_host and b.referrer else ""
         utm = on.utm
         revenue = b.revenue if on.revenue and not engagement else None
         # Every free-text value is scrubbed here, and only here: README § Scrubbing. A field switched off
@@ -197,10 +206,10 @@ class Pipeline:
             ts=int(now.timestamp() * 1000),
             visitor_id=identity.visitor_id,
             name=_scrub(b.name),
-            hostname=_scrub(page.hostname),
+            hostname=_host(b.url),
             pathname=_scrub(page.path),
-            referrer=_scrub(referrer),
-            source=_scrub(_source(referrer, page.utm_source or page.ref if utm else "")),
+            referrer=referrer,
+            source=_source(referrer, _scrub(page.utm_source or page.ref) if utm else ""),
             utm_source=_scrub(page.utm_source) if utm else "",
             utm_medium=_scrub(page.utm_medium) if utm else "",
             utm_campaign=_scrub(page.utm_campaign) if utm else "",

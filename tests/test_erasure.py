@@ -308,3 +308,69 @@ async def test_no_log_line_at_debug_shows_a_salt_a_visitor_hash_an_event_or_a_to
     raw = text.encode("utf-8", "surrogateescape")
     leaked = [name for name, needle in secrets.items() if needle in text]
     assert leaked == [] and salt not in raw and salt[:16] not in raw
+
+
+TOKEN = "kX9_2bQm-Lr7TzV0aN4pYw8sJc3HdE6uGf1iO5tRqWe"  # as accounts.new_token() makes them: 43 base64url characters
+WORDLIKE = "s" * 40  # a token no shape tells from a word: known by the segment before it
+# Spellings of a shared link's path a proxy or a browser could bring to /share/<token> (or that are one already),
+# as the server receives them (uvicorn decodes percent escapes and resolves nothing): the log writes none's token.
+SHARE_PATHS = [
+    "/share/{t}",
+    "/share/{t}/",
+    "/share/{t}/api/v2/query",
+    "/share/{t}/api/v1/stats/realtime/visitors",
+    "/share//{t}",
+    "/SHARE/{t}",
+    "/Share/{t}",
+    "/./share/{t}",
+    "/x/../share/{t}",
+    "/api/../share/{t}",
+    "/shares/{t}",
+    "/share/./{t}",
+    "/share/../{t}",
+    "/share\\{t}",
+    "/share;v=1/{t}",
+]
+OTHER_PATHS = ["/{t}", "/x/{t}/y", "/api/v2/query/{t}", "/share{t}"]  # a token anywhere else: by its shape
+KEPT_PATHS = [
+    "/sites/example.com/settings",
+    "/sites/my-very-long-domain-name.example/settings/link-create",
+    "/api/v1/stats/realtime/visitors",
+    "/tracker.0123456789ab.js",
+    "/assets/dashboard.js",
+]
+
+
+async def _logged(path: str, caplog: pytest.LogCaptureFixture) -> str:
+    async def not_found(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def nothing() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def ignore(message: Any) -> None:
+        pass
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="analytics.access"):
+        await AccessLog(not_found)({"type": "http", "method": "GET", "path": path}, nothing, ignore)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "analytics.access"]
+    return line
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p.format(t=t) for p in SHARE_PATHS for t in (TOKEN, WORDLIKE)] + [p.format(t=TOKEN) for p in OTHER_PATHS],
+)
+async def test_the_access_log_writes_no_shared_link_token_whatever_the_spelling(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    line = await _logged(path, caplog)
+    assert line.startswith("GET /") and " 404 " in line and "…" in line
+    assert TOKEN[:12] not in line and TOKEN[-12:] not in line and WORDLIKE[:12] not in line
+
+
+@pytest.mark.parametrize("path", KEPT_PATHS)
+async def test_the_access_log_writes_other_paths_as_they_are(path: str, caplog: pytest.LogCaptureFixture) -> None:
+    assert (await _logged(path, caplog)).startswith(f"GET {path} 404 ")

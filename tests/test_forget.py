@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from analytics import apikeys
 from analytics.jobs import purge, rollup_site
 from tests.conftest import IPHONE_UA, Harness, pageview
@@ -41,9 +43,10 @@ async def _ask(h: Harness, key: str, **body: Any) -> list[dict[str, Any]]:
     return results
 
 
-async def _forget_in_settings(h: Harness, dimension: str, value: str) -> str:
-    await make_user(h)
-    await login(h.client)
+async def _forget_in_settings(h: Harness, dimension: str, value: str, *, signed_in: bool = False) -> str:
+    if not signed_in:
+        await make_user(h)
+        await login(h.client)
     csrf = await csrf_of(h.client, "/sites/example.com/settings")
     form = {"csrf": csrf, "dimension": dimension, "value": value}
     unconfirmed = await h.client.post("/sites/example.com/settings/forget", data=form)
@@ -133,3 +136,74 @@ async def test_every_purge_deletes_values_nothing_refers_to(harness: Harness) ->
     assert report.unused_values > 0
     assert not await h.rows("SELECT * FROM dim_values WHERE value = '/briefly'")
     assert await h.rows("SELECT * FROM dim_values WHERE value = '/kept'")
+
+
+ADDRESS = "zelda (at) victim"  # a value scrubbing does not recognise (no domain), sent in several UTM fields
+
+
+async def _utm_traffic(h: Harness) -> str:
+    """Two days (one rolled up, one open) of a visit without a referrer whose utm_source and utm_campaign are
+    ADDRESS (so that its source is ADDRESS too), a visit from a referrer host, and one from Google."""
+    quoted = ADDRESS.replace(" ", "%20")
+    for day in (10, 11):
+        h.clock.now = datetime(2026, 3, day, 9, tzinfo=UTC)
+        await h.send(pageview(url=f"https://example.com/q?utm_source={quoted}&utm_campaign={quoted}"))
+        await h.send(pageview(referrer="https://blog.example/post"), headers={"User-Agent": IPHONE_UA})
+        await h.send(pageview(referrer="https://www.google.com/"), headers={"X-Forwarded-For": "193.51.25.77"})
+    site = next(s for s in await h.store.list_sites() if s.domain == "example.com")
+    await rollup_site(h.store, site, h.clock.now, min_visitors=1)
+    key = apikeys.new_key()
+    await h.store.add_api_key("test", apikeys.digest(key), apikeys.display_prefix(key), [site.id], 0)
+    return key
+
+
+# Forgotten under one of these: gone from all three; what is still stored elsewhere is named.
+SOURCE_FORGETS = [
+    ("visit:utm_source", ADDRESS, ["visit:utm_campaign"]),
+    ("visit:source", ADDRESS, ["visit:utm_campaign"]),
+    ("visit:referrer", "blog.example", []),
+]
+
+
+@pytest.mark.parametrize(("dimension", "value", "remains"), SOURCE_FORGETS)
+async def test_a_source_is_forgotten_as_source_referrer_and_utm_source_and_what_remains_is_named(
+    harness: Harness, dimension: str, value: str, remains: list[str]
+) -> None:
+    h = harness
+    key = await _utm_traffic(h)
+    totals = await _ask(h, key)
+    for d in ("visit:source", "visit:referrer", "visit:utm_source"):
+        if value in str(await _ask(h, key, dimensions=[d])):
+            break
+    else:
+        raise AssertionError(f"{value} not stored")
+
+    report = await _forget_in_settings(h, dimension, value)
+
+    others = [d for d in ("visit:source", "visit:referrer", "visit:utm_source") if d != dimension]
+    assert f"(also as {others[0]} and {others[1]})" in report, report
+    if remains:
+        assert f"the same value is still stored as {' and '.join(remains)}: forget it" in report, report
+    else:
+        assert "still stored" not in report, report
+    assert await _ask(h, key) == totals
+    for d in ("visit:source", "visit:referrer", "visit:utm_source"):
+        assert value not in str(await _ask(h, key, dimensions=[d])), d
+        assert (await _ask(h, key, filters=[["is", d, [value]]]))[0]["metrics"] == [0, 0, 0]
+    stored = await h.rows("SELECT source, referrer, utm_source FROM events")
+    assert value not in str(stored)
+    assert {"Google", "(other)"} <= {r["source"] for r in stored}  # the other visits keep their sources
+    if remains:  # what is named is there, and forgetting it there leaves nothing
+        assert value in str(await _ask(h, key, dimensions=[remains[0]]))
+        again = await _forget_in_settings(h, remains[0], value, signed_in=True)
+        assert "still stored" not in again, again
+        assert not await h.rows(f"SELECT * FROM dim_values WHERE value = '{value}'")
+
+
+async def test_the_report_says_where_else_a_page_is_stored(harness: Harness) -> None:
+    h = harness
+    await h.send(pageview(url="https://example.com/users/jane-doe?utm_content=/users/jane-doe"))
+    await h.send(pageview(name="Signup", props={"plan": "/users/jane-doe"}))
+    report = await _forget_in_settings(h, "event:page", "/users/jane-doe")
+    assert "(also as visit:entry_page and visit:exit_page)" in report
+    assert "still stored as visit:utm_content and event:props:plan: forget it under each" in report, report

@@ -206,6 +206,12 @@ def test_the_log_at_debug_shows_no_salt_visitor_hash_event_path_or_shared_link_t
     token = "Zq81capabilityTok3n"
     assert httpx.get(f"{server.url}/share/{token}", timeout=10).status_code == 404
     assert httpx.get(f"{server.url}/share/{token}/api/v1/stats/realtime/visitors", timeout=10).status_code == 404
+    # Spellings a proxy could bring to the same link, sent as they are (httpx would resolve the dot segments).
+    connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
+    for spelling in ("/./share/", "/x/../share/", "/SHARE/", "/shares/", "/%73hare/", "/share%2F"):
+        connection.request("GET", spelling + token)
+        assert connection.getresponse().read() is not None
+    connection.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     backup = run_cli(server.workdir, {**env, "PYTHONPATH": str(Path(__file__).parent.parent)}, "backup", "copy")
     assert backup.returncode == 0, backup.stderr

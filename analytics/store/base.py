@@ -33,12 +33,26 @@ class Forgotten:
     """Raw events that carried it, now with `(other)` in its place."""
     values: int
     """Stored values deleted (the value under each of its dimensions, when no other site uses it)."""
+    also: tuple[str, ...] = ()
+    """The other dimensions it was forgotten under (a page as entry and exit page; a source as referrer and UTM
+    source)."""
+    remains: tuple[str, ...] = ()
+    """The dimensions under which the site still stores the same value (sent in another field): forgotten only
+    when asked for under each."""
 
     def __str__(self) -> str:
-        return (
-            f"forgot {self.dimension} = {self.value!r}: {self.aggregate_rows} aggregate rows merged into "
+        also = f" (also as {_and(self.also)})" if self.also else ""
+        text = (
+            f"forgot {self.dimension} = {self.value!r}{also}: {self.aggregate_rows} aggregate rows merged into "
             f"(other) or deleted, {self.raw_events} raw events rewritten, {self.values} stored values deleted"
         )
+        if self.remains:
+            text += f"; the same value is still stored as {_and(self.remains)}: forget it under each of them too"
+        return text
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -650,15 +650,17 @@ class SQLiteStore(AccountsMixin):
 
     async def forget_value(self, site: Site, dimension: str, value: str) -> Forgotten:
         """Forgets a value from the site's figures and raw events (analytics/store/sqlite_forget.py), in one
-        transaction; the value itself goes once nothing refers to it."""
+        transaction; the value itself goes once nothing refers to it. Says where else the site stores it."""
         try:
             async with _transaction(self.admin):
                 rows, raw, _ = await sqlite_forget.forget(self.admin, site.id, dimension, value)
                 values = (await self.admin.execute(*UNUSED_VALUES)).rowcount
+                remains = await sqlite_forget.remains(self.admin, site.id, value)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot forget {dimension} = {value!r}: {exc}") from None
         self._deletes += 1
-        return Forgotten(dimension, value, rows, raw, values)
+        also = sqlite_forget.also_forgotten(dimension)
+        return Forgotten(dimension, value, rows, raw, values, also, tuple(remains))
 
     async def add_api_key(
         self, name: str, key_hash: bytes, prefix: str, site_ids: Sequence[int], now_ms: int
