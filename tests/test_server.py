@@ -694,23 +694,25 @@ def test_a_server_whose_machine_is_busy_with_other_programs_refuses_no_beacon(
     server = start_server(tmp_path, env, prefix=("nice", "-n", "10"))
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(6 * (os.cpu_count() or 1))]
     codes: list[int] = []
-    lags: list[float] = []
+    late = 0  # beacons sent while the loop ran later than the bound (100 ms)
     try:
-        with httpx.Client(timeout=30) as client:
-            for i in range(20):
+        with httpx.Client(timeout=60) as client:
+            while (late < 3 or len(codes) < 20) and len(codes) < 100:
+                i = len(codes)
                 codes.append(send(server, IPS[i % 2], AGENTS[i % 2], f"/p{i}", client, timeout=60).status_code)
                 metrics = client.get(f"{server.url}/metrics").text
-                lags += [float(m) for m in re.findall(r"^analytics_event_loop_lag_seconds (\S+)$", metrics, re.M)]
+                lag = float(re.findall(r"^analytics_event_loop_lag_seconds (\S+)$", metrics, re.M)[0])
+                late += lag > 0.1
                 time.sleep(0.05)
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait()
         stopped = server.stop()
-    assert max(lags) > 0.1, f"the loop was never late (lag at most {max(lags):.3f} s): the test proves nothing"
-    assert codes == [202] * 20
+    assert late >= 1, f"the loop was never late in {len(codes)} beacons: the test proves nothing"
+    assert codes == [202] * len(codes)
     assert stopped == 0
-    assert len(server.rows()) == 20
+    assert len(server.rows()) == len(codes)
 
 
 def test_one_address_cannot_hold_more_than_its_share_of_connections(tmp_path: Path, server_env: dict[str, str]) -> None:
