@@ -179,7 +179,7 @@ def test_no_ip_or_user_agent_reaches_any_file_or_log(server: Server) -> None:
     needles = forbidden_needles()
     data = server.workdir / "data"
     running = sorted(p for p in data.iterdir() if p.is_file())
-    assert {p.name for p in running} >= {"analytics.db", "analytics.db-wal", "analytics.db-shm"}
+    assert {p.name for p in running} >= {"analytics.db", "analytics.db-wal", "analytics.db-shm", "analytics-salts.db"}
     assert scan(running, needles) == []  # while running: database, WAL and shared memory
 
     assert server.stop() == 0
@@ -208,8 +208,9 @@ def test_the_log_at_debug_shows_no_salt_visitor_hash_event_path_or_shared_link_t
     backup = run_cli(server.workdir, {**env, "PYTHONPATH": str(Path(__file__).parent.parent)}, "backup", "copy")
     assert backup.returncode == 0, backup.stderr
     assert server.stop() == 0
-    with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
+    with sqlite3.connect(server.workdir / "data" / "analytics-salts.db") as db:
         salts = [bytes(r[0]) for r in db.execute("SELECT salt FROM salts")]
+    with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
         ids = [int(r[0]) for r in db.execute("SELECT visitor_id FROM events")]
     assert salts and len(ids) == len(IPS)
     copies = sorted((server.workdir / "copy").iterdir())
