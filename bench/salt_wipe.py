@@ -1,18 +1,19 @@
 """A salt's destruction and the wipe of purged raw events while two processes re-read today's raw events back to
 back (as the open-day workers do on a busy site): how long ingest's commits take meanwhile, and whether the
-destroyed salt is still in any file afterwards.
+destroyed salt is still in any file afterwards (README, Privacy model).
 
     python bench/salt_wipe.py [--events 205000] [--pause 0.05] [--seconds 8]
 
-1. Fills a fresh database with one day of realistic events (bench/traffic.py) and yesterday's and today's salts.
-2. Starts two reader processes that read the whole day in a loop, `--pause` seconds apart, and a writer that
-   commits a batch of 20 events every 20 ms through the store (the batch writer's path), timing each commit.
+1. Fills a fresh database with one day of realistic events (bench/traffic.py).
+2. Starts two reader processes that read the whole day in a loop, `--pause` seconds apart, then makes
+   yesterday's and today's salts (while they read, as at midnight), and starts a writer that commits a batch of
+   20 events every 20 ms through the store (the batch writer's path), timing each commit.
 3. Three phases of `--seconds` each, the commits timed in each: nothing else (the baseline); yesterday's salt
-   destroyed as the server's upkeep does it (`delete_salts_before`, then `wipe` if one is pending); 5,000 raw
-   events purged and wiped as the purge does it (`delete_events_before`, `wipe`).
-Prints per phase: commits, their p50, p99 and maximum, how many took over 100 ms, how long the step took and,
-after the salt's destruction, the files that still hold its bytes. Run from another checkout (`git archive`) to
-compare versions.
+   destroyed as the server's upkeep does it (`delete_salts_before`, then `wipe` if one is pending); the raw
+   events of the day's first hour purged and wiped as the purge does it (`delete_events_before`, `wipe`).
+Prints per phase: commits, their p50, p99 and maximum, and how many took over 100 ms; for each step how long
+it took and, after the salt's destruction, the files that still hold its bytes. To compare with an earlier
+version, run the script from a copy of it (`git archive <commit> | tar -x -C /tmp/old`).
 """
 
 from __future__ import annotations

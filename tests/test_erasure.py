@@ -79,20 +79,22 @@ def main_files(h: Harness) -> list[Path]:
 READER = """
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("ATTACH DATABASE ? AS aggregates", (sys.argv[2],))
+for i, path in enumerate(sys.argv[2:]):
+    db.execute(f"ATTACH DATABASE ? AS other{i}", (path,))
 db.execute("BEGIN")
-db.execute("SELECT (SELECT COUNT(*) FROM main.events), (SELECT COUNT(*) FROM aggregates.rollups)").fetchone()
+for schema in ["main"] + [f"other{i}" for i in range(len(sys.argv) - 2)]:
+    db.execute(f"SELECT COUNT(*) FROM {schema}.sqlite_master").fetchone()
 print("reading", flush=True)
 sys.stdin.read()
 """
 
 
 @contextlib.contextmanager
-def reading(store: SQLiteStore) -> Iterator[None]:
-    """Another process inside one read transaction on the events' file and the aggregates' file until the end of
-    the block: an open-day worker's read, a backup's, a dashboard's, an `sqlite3` shell left inside BEGIN."""
+def reading(*files: Path) -> Iterator[None]:
+    """Another process inside one read transaction on the files until the end of the block: an open-day worker's
+    read of the events' file, a backup's, a dashboard's, an `sqlite3` shell left inside BEGIN."""
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(store.path), str(store.aggregates_path)],
+        [sys.executable, "-c", READER, *map(str, files)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -195,7 +197,7 @@ async def test_a_reader_holding_the_wal_delays_the_wipe_of_purged_events_which_t
         assert isinstance(store, SQLiteStore)
         store.wipe_tries, store.wipe_pause_s = 3, 0.01
         clock.now = DAY + timedelta(days=2, hours=16)
-        with reading(store), caplog.at_level(logging.INFO, logger="analytics.store"):
+        with reading(store.path, store.aggregates_path), caplog.at_level(logging.INFO, logger="analytics.store"):
             _, cleaned = await run_jobs(h.store, clock(), "test", 48, 25, min_visitors=1)
             assert cleaned is not None and cleaned.raw_events == 1000 + len(ids) and not cleaned.emptied
             assert store.wipe_pending and store.wal_blocked == 1
@@ -383,7 +385,7 @@ async def test_a_destroyed_salt_is_in_no_file_while_readers_hold_the_events_and_
     async with start(config, clock) as h:
         store = h.store
         assert isinstance(store, SQLiteStore)
-        with reading(store):  # from before the salt is made to after it is destroyed
+        with reading(store.path, store.aggregates_path):  # from before the salt is made to after it is destroyed
             await h.add_site()
             salt, _ = await ingest_a_day(h)
             assert found(data_files(h), {"salt": salt}), "the salt is on disk while it is in use"
@@ -392,6 +394,29 @@ async def test_a_destroyed_salt_is_in_no_file_while_readers_hold_the_events_and_
             await upkeep(h.services, clock())
             assert await h.salts() == {}
             assert found([*data_files(h), *copies], salt_needles(salt)) == []
+
+
+async def test_a_process_reading_the_salts_file_delays_the_salts_destruction_and_leaves_nothing_behind(
+    config: Config, clock: Clock
+) -> None:
+    """None of the server's readers opens the salts' file; one that did (an `sqlite3` shell left inside BEGIN)
+    would make the DELETE wait and fail: the salt is then still in use, and goes at the next upkeep."""
+    config = config.replace("database", sqlite_busy_timeout_ms=200)
+    async with start(config, clock) as h:
+        await h.add_site()
+        salt, _ = await ingest_a_day(h)
+        store = h.store
+        assert isinstance(store, SQLiteStore)
+        clock.now = DAY + timedelta(days=1, hours=1)
+        with reading(store.salts_path), pytest.raises(StoreError, match="cannot delete old salts"):
+            await upkeep(h.services, clock())
+        assert await h.salts() == {"2026-03-14": salt}  # not deleted, still in use
+        assert store.path.with_name("analytics-salts.db-journal").exists() is False
+
+        clock.advance(minutes=1)
+        await upkeep(h.services, clock())
+        assert await h.salts() == {}
+        assert found(data_files(h), salt_needles(salt)) == []
 
 
 def earlier_version(path: Path, salts: dict[date, bytes], deleted: list[bytes]) -> None:

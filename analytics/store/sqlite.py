@@ -384,9 +384,10 @@ class SQLiteStore(AccountsMixin):
                 return
         async with self.admin.execute("SELECT day, salt, created_at FROM main.salts") as cur:
             rows = list(await cur.fetchall())
-        log.info(
-            "moving %d salts into %s, erasing them from %s (once)", len(rows), self.salts_path.name, self.path.name
-        )
+        if rows:
+            log.info(
+                "moving %d salts into %s, erasing them from %s (once)", len(rows), self.salts_path.name, self.path.name
+            )
         async with _transaction(self.salts_db):
             await self.salts_db.executemany(
                 "INSERT INTO salts (day, salt, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING", rows
