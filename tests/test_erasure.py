@@ -292,6 +292,45 @@ def test_a_sqlite_that_will_not_overwrite_deleted_content_is_refused(
         connect(tmp_path / "a.db", 1000)
 
 
+async def test_a_salts_file_another_connection_holds_in_wal_mode_is_refused(tmp_path: Path) -> None:
+    """In WAL mode the salts' file would keep a deleted salt's page in its WAL: SQLite cannot switch a file back
+    while another connection has it open that way, and the store refuses to start, naming the file; alone, it
+    switches it back."""
+    store = SQLiteStore(tmp_path / "a.db")
+    other = sqlite3.connect(store.salts_path)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("CREATE TABLE t (x)")
+    try:
+        with pytest.raises(StoreError, match=r"cannot open the SQLite database .*/a-salts\.db: database is locked"):
+            await store.open()
+    finally:
+        other.close()
+    await store.open()
+    try:
+        async with store.salts_db.execute("PRAGMA journal_mode") as cur:
+            assert await cur.fetchone() == ("delete",)
+    finally:
+        await store.close()
+
+
+def test_a_sqlite_that_will_not_take_the_journal_mode_asked_for_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite answers `PRAGMA journal_mode = X` with the mode it kept, which may be another."""
+
+    class Stubborn(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            return super().execute("PRAGMA journal_mode" if sql.endswith("journal_mode = DELETE") else sql, *args)
+
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.close()
+    real = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real(*a, **k, factory=Stubborn))
+    with pytest.raises(StoreError, match=r"keeps .*/s\.db in journal mode wal, not DELETE"):
+        connect(tmp_path / "s.db", 1000, journal_mode="DELETE")
+
+
 def test_no_module_opens_sqlite_but_through_the_one_set_up() -> None:
     """sqlite_connect.connect is the only door: a connection opened elsewhere would miss secure_delete."""
     opened = set()

@@ -27,6 +27,8 @@ import httpx
 import pytest
 
 from analytics import openday
+from analytics.errors import StoreError
+from analytics.store import SQLiteStore
 from tests.conftest import DATA
 
 ANALYTICS = [sys.executable, "-m", "analytics"]
@@ -584,6 +586,21 @@ def unwritable(path: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("name", ["analytics-salts.db", "analytics-salts.db-journal"])
+async def test_an_unwritable_salts_file_or_journal_is_refused_naming_it(tmp_path: Path, name: str) -> None:
+    store = SQLiteStore(tmp_path / "analytics.db")
+    await store.open()
+    await store.migrate()
+    await store.close()
+    path = tmp_path / name
+    if not path.exists():
+        path.write_bytes(b"")  # a journal left by a crash
+    with unwritable(path), pytest.raises(StoreError, match=f"cannot write {path} .*: make it writable"):
+        await store.open()
+    await store.open()
+    await store.close()
 
 
 def test_an_unwritable_shm_file_stops_the_server_with_one_line_naming_it_and_the_fix(

@@ -13,10 +13,11 @@ so that no reader ever sees half a day); in the events' file that transaction he
 The salts have a file of their own so that nothing can keep a destroyed salt on disk. In the events' file, a
 deleted salt's old page stayed in the WAL until a checkpoint could truncate it, which needs a moment when no
 reader is in the WAL: open-day workers re-reading today's events back to back, a backup, or any process left
-inside a read transaction put that off for minutes or for good. The salts' file is opened by the server's own
-processes only (and the commands that create or delete salts), through one connection each (`_salts`), never by
-a worker, a backup or the Stats API; and it has a rollback journal instead of a WAL (analytics/store/
-sqlite_connect.py), whose commit leaves no copy of a deleted page behind.
+inside a read transaction put that off for minutes or for good. The salts' file is opened by the server's
+processes and the `analytics` commands only (`open`; not `open_for_reading`), through one connection each
+(`_salts`), for statements of milliseconds, never by a worker, a backup's copy or the Stats API; and it has a
+rollback journal instead of a WAL (analytics/store/sqlite_connect.py), whose commit leaves no copy of a deleted
+page behind.
 """
 
 from __future__ import annotations
@@ -258,6 +259,7 @@ class SQLiteStore(AccountsMixin):
 
     async def open(self) -> None:
         quiet_driver_log()
+        opening = self.path
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for path in (self.path, self.aggregates_path):
@@ -266,6 +268,7 @@ class SQLiteStore(AccountsMixin):
             self._admin = await self._connect(attach=True)
             self._writer = await self._connect(attach=False)
             self._reader = await self._connect(attach=True)
+            opening = self.salts_path
             self._salts = await self._connect_salts()
         except StoreError:
             await self.close()
@@ -274,7 +277,7 @@ class SQLiteStore(AccountsMixin):
             await self.close()
             full = isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
             hint = ": free some space on the disk that holds it" if full else ""
-            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}{hint}") from None
+            raise StoreError(f"cannot open the SQLite database {opening}: {exc}{hint}") from None
 
     async def open_for_reading(self) -> None:
         """Opens the connections that read (a worker process's store: it answers questions, never writes, and
