@@ -55,7 +55,7 @@ HEALTH_TIMEOUT_S = 2.0
 """A read of the database takes well under a millisecond; one that takes seconds is a stuck disk or store."""
 UPKEEP_EVERY_S = 60.0
 """The upkeep runs at least this often (more often with a shorter ingest.site_refresh_seconds): an expired salt
-is deleted at most this long after its privacy.salt_deadline."""
+is destroyed at most this long after its privacy.salt_deadline."""
 
 
 @dataclass
@@ -86,7 +86,8 @@ def build_pipeline(config: Config, salts: SaltBook, open_visits: OpenVisits) -> 
 
 
 async def upkeep(services: Services, now: datetime) -> None:
-    """Re-reads the sites, and destroys the salts that no open visit can need any more."""
+    """Re-reads the sites, destroys the salts that no open visit can need any more, and tries again a wipe that
+    readers held up."""
     await services.registry.refresh()
     if services.drops.pending:  # a quiet server: the counts would otherwise wait for the next event
         await flush_drops(services)
@@ -95,10 +96,11 @@ async def upkeep(services: Services, now: datetime) -> None:
 
 
 async def _expire_salts(services: Services, now: datetime) -> date:
-    """Deletes the salts past their privacy.salt_deadline and wipes the store's files at once (Store.wipe): a
-    salt then lasts on disk until its deadline, plus one upkeep period (a minute at most), plus what readers
-    hold the wipe up; a wipe that failed is tried again at every upkeep (README, Privacy model). Returns the
-    first day whose salt is kept."""
+    """Deletes the salts past their privacy.salt_deadline: once deleted they are in no file (Store.
+    delete_salts_before), so a salt lasts on disk until its deadline plus one upkeep period (a minute at most;
+    README, Privacy model). Then wipes what else was deleted and may still be in a WAL (Store.wipe: purged raw
+    events whose wipe readers held up, tried again at every upkeep; at start, what an earlier process deleted).
+    Returns the first day whose salt is kept."""
     cutoff = await midnight.salts_expire_before(services.store, now)
     services.salts.forget_before(cutoff)
     services.open_visits.forget_before(cutoff)
@@ -440,13 +442,13 @@ def service_metrics(services: Services, ingest: IngestEndpoint) -> list[metrics.
         Metric(
             "analytics_store_wal_blocked_total",
             "counter",
-            "Times a reader kept the database's WAL from being emptied after salts or raw events were deleted.",
+            "Times a reader kept the database's WAL from being emptied after raw events were deleted.",
             lambda: services.store.wal_blocked,
         ),
         Metric(
             "analytics_store_wipe_pending",
             "gauge",
-            "1 while deleted salts or raw events may still be in a WAL (the wipe is retried at each upkeep round).",
+            "1 while deleted raw events may still be in a WAL (the wipe is retried at each upkeep round).",
             lambda: int(services.store.wipe_pending),
         ),
         Metric("analytics_resident_memory_bytes", "gauge", "Resident memory of this process.", metrics.rss_bytes),

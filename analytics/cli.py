@@ -490,10 +490,11 @@ def parser() -> argparse.ArgumentParser:
     backup = commands.add_parser(
         "backup",
         help="copy the database into a folder, while the server runs",
-        description="Write a consistent copy of each database file into FOLDER (created if needed; copies "
-        "of the same names are replaced), without stopping the server: ingest goes on meanwhile. The copy holds "
-        "no salt, and no raw event of a day whose salt still exists (today's). To restore, stop the server and "
-        "put the copies in place of the database files (and remove their -wal and -shm).",
+        description="Write a consistent copy of the events' and the aggregates' files into FOLDER (created if "
+        "needed; copies of the same names are replaced), without stopping the server: ingest goes on meanwhile. "
+        "The copy holds no salt (the salts' file is not copied), and no raw event of a day whose salt still exists "
+        "(today's). To restore, stop the server and put the copies in place of the database files (and remove "
+        "their -wal and -shm, and the salts' file: the restored server makes a new salt).",
     )
     backup.add_argument("folder", metavar="FOLDER", help="where to write the copies (not the database's own folder)")
     backup.set_defaults(run=cmd_backup)
@@ -501,7 +502,9 @@ def parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser(
         "migrate",
         help="apply pending database migrations",
-        description="Apply the numbered SQL migrations not yet applied (serve does it too).",
+        description="Apply the numbered SQL migrations not yet applied, and move what a database of an earlier "
+        "version keeps in the events' file into its own file: the aggregates, the salts (then erased from the "
+        "events' file). serve does it too.",
     )
     migrate.set_defaults(run=cmd_migrate)
 

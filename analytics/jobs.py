@@ -179,6 +179,7 @@ async def purge(store: Store, now: datetime, raw_retention_hours: int, aggregate
     # Values nothing refers to any more (after old months went, a forgotten value, a removed site): every purge.
     unused = await store.delete_unused_values()
     sessions = await store.delete_expired_sessions(int(now.timestamp() * 1000))
-    # Deleted rows are zeroed in their pages (secure_delete), but their pages as they were may still be in the WAL.
+    # Deleted rows are zeroed in their pages (secure_delete), but their pages as they were may still be in the WAL
+    # (not the salts': their file keeps no copy, Store.delete_salts_before).
     emptied = await store.wipe()
     return PurgeReport(raw, salts, rows, unused, sessions, counters, emptied)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import html
 import json
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,6 @@ from analytics import profile
 from analytics.config import Config, IngestConfig
 from analytics.privacy import SALT_KEPT_AT_MOST
 from analytics.sites import Site
-from analytics.store.sqlite_connect import WIPE_PAUSE_S, WIPE_TRIES, WIPE_WAIT_MS
 from analytics.tracker import SiteScript
 
 LANGS = ("en", "fr")
@@ -28,11 +28,12 @@ DROPS_DAYS = 30
 
 
 def salt_survival(ingest: IngestConfig) -> timedelta:
-    """How long after its UTC day a destroyed salt can stay on disk at most (README, Privacy model): its latest
-    deadline, one upkeep round, then every try at emptying the WAL."""
+    """How long after its UTC day a destroyed salt can stay on disk at most while the server runs (README,
+    Privacy model): its latest deadline, then one upkeep round, then the DELETE's commit in the salts' own file,
+    which keeps no copy of a deleted page (milliseconds: rounded up to the next 5 s)."""
     upkeep = timedelta(seconds=min(ingest.site_refresh_seconds, 60))
-    tries = timedelta(seconds=WIPE_TRIES * WIPE_WAIT_MS / 1000 + (WIPE_TRIES - 1) * WIPE_PAUSE_S)
-    return SALT_KEPT_AT_MOST + upkeep + tries
+    seconds = math.floor((SALT_KEPT_AT_MOST + upkeep).total_seconds() / 5) * 5 + 5
+    return timedelta(seconds=seconds)
 
 
 # Each field the server can store: its switch (None: always stored), and its name in each language.
@@ -152,7 +153,7 @@ T: dict[str, dict[str, str]] = {
         "ip_whole_v6": "The IPv4 address is truncated to {v4} bits, IPv6 used whole (not truncated: privacy.ipv6_prefix = 128),",
         "ip_whole": "The address is used whole (not truncated)",
         "hash": "Visitor hash and salt",
-        "hash_text": "A visit is recognised by a hash of the site, {scope}the truncated address and the User-Agent with a secret salt that changes every day. The salt is destroyed after its day (at most {kept} hours after midnight UTC, while a visit that spans midnight lasts), and while the server runs its bytes leave the disk within {survival} after its day ends (the README says what could delay that: the server stopped, another program reading the database): the hash can then never be tied to anyone again.",
+        "hash_text": "A visit is recognised by a hash of the site, {scope}the truncated address and the User-Agent with a secret salt that changes every day. The salt is destroyed after its day (at most {kept} hours after midnight UTC, while a visit that spans midnight lasts), and while the server runs its bytes leave the disk within {survival} after its day ends (only the server being stopped, or a program keeping the salts' own file open, could delay that: see the README): the hash can then never be tied to anyone again.",
         "scope_host": "the page's host name, ",
         "k": "Anonymous statistics",
         "k_text": "No figure kept or shown counts fewer than {k} visitors, except the site's totals per hour, day and month: rarer values are merged into a row named (other).",
@@ -227,7 +228,7 @@ T: dict[str, dict[str, str]] = {
         "ip_whole_v6": "L'adresse IPv4 est tronquée à {v4} bits, l'IPv6 utilisée entière (non tronquée : privacy.ipv6_prefix = 128),",
         "ip_whole": "L'adresse est utilisée entière (non tronquée)",
         "hash": "Empreinte du visiteur et sel",
-        "hash_text": "Une visite est reconnue par une empreinte (hachage) du site, {scope}de l'adresse tronquée et du User-Agent avec un sel secret qui change chaque jour. Le sel est détruit après sa journée (au plus {kept} heures après minuit UTC, le temps qu'une visite à cheval sur minuit se termine) et, tant que le serveur fonctionne, ses octets quittent le disque au plus tard {survival} après la fin de sa journée (le README dit ce qui pourrait le retarder : le serveur arrêté, un autre programme lisant la base) : l'empreinte ne peut alors plus jamais être rattachée à quiconque.",
+        "hash_text": "Une visite est reconnue par une empreinte (hachage) du site, {scope}de l'adresse tronquée et du User-Agent avec un sel secret qui change chaque jour. Le sel est détruit après sa journée (au plus {kept} heures après minuit UTC, le temps qu'une visite à cheval sur minuit se termine) et, tant que le serveur fonctionne, ses octets quittent le disque au plus tard {survival} après la fin de sa journée (seul un serveur arrêté, ou un programme gardant ouvert le fichier des sels, pourrait le retarder : voir le README) : l'empreinte ne peut alors plus jamais être rattachée à quiconque.",
         "scope_host": "du nom d'hôte de la page, ",
         "k": "Statistiques anonymes",
         "k_text": "Aucun chiffre conservé ou affiché ne compte moins de {k} visiteurs, hormis les totaux du site par heure, jour et mois : les valeurs plus rares sont regroupées dans une ligne nommée (other).",

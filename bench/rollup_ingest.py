@@ -129,7 +129,7 @@ def main() -> None:
     print(f"generated {count:,} events of yesterday in {time.perf_counter() - started:.0f} s", flush=True)
     fresh = work / "fresh"
     fresh.mkdir()
-    for name in ("analytics.db", "analytics-aggregates.db"):
+    for name in ("analytics.db", "analytics-aggregates.db", "analytics-salts.db"):
         shutil.copy(work / name, fresh / name)
 
     from bench.ingest import beacons

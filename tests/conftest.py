@@ -96,6 +96,13 @@ class Harness:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
+    async def salts(self) -> dict[str, bytes]:
+        """The salts' file's content, by UTC day, through the store's own connection to it."""
+        store = self.store
+        assert isinstance(store, SQLiteStore)
+        async with store.salts_db.execute("SELECT day, salt FROM salts ORDER BY day") as cur:
+            return {str(day): bytes(salt) for day, salt in await cur.fetchall()}
+
 
 def pageview(**fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"name": "pageview", "url": "https://example.com/pricing", "domain": "example.com"}

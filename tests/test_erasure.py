@@ -1,16 +1,22 @@
 """What is deleted is gone: a destroyed salt and purged raw events are in no file the store wrote (database, WAL,
-shared memory, backup), a backup taken during the day holds no salt and no raw event of that day, and no log
-line at any level shows a salt, a visitor hash, an event or a shared link's token."""
+shared memory, journal, backup), even while other processes read the events and the aggregates, and a database
+of an earlier version keeps no salt in its events' file once migrated; a backup taken during the day holds no
+salt and no raw event of that day, and no log line at any level shows a salt, a visitor hash, an event or a
+shared link's token."""
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
+import os
+import random
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,8 @@ from analytics.errors import StoreError
 from analytics.events import Event
 from analytics.jobs import run_jobs
 from analytics.store import SQLiteStore
+from analytics.store.base import load_migrations
+from analytics.store.dialect import SQLITE
 from analytics.store.sqlite_connect import JOURNAL_SIZE_LIMIT, WAL_AUTOCHECKPOINT_PAGES, connect
 from tests.conftest import Clock, Harness, pageview, start
 
@@ -68,6 +76,36 @@ def main_files(h: Harness) -> list[Path]:
     return [store.path, store.path.with_name(store.path.name + "-wal"), store.path.with_name(store.path.name + "-shm")]
 
 
+READER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+for i, path in enumerate(sys.argv[2:]):
+    db.execute(f"ATTACH DATABASE ? AS other{i}", (path,))
+db.execute("BEGIN")
+for schema in ["main"] + [f"other{i}" for i in range(len(sys.argv) - 2)]:
+    db.execute(f"SELECT COUNT(*) FROM {schema}.sqlite_master").fetchone()
+print("reading", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def reading(*files: Path) -> Iterator[None]:
+    """Another process inside one read transaction on the files until the end of the block: an open-day worker's
+    read of the events' file, a backup's, a dashboard's, an `sqlite3` shell left inside BEGIN."""
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, *map(str, files)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline() == "reading\n"  # inside its read transactions
+        yield
+    finally:
+        reader.communicate()
+
+
 async def ingest_a_day(h: Harness, visitors: int = 4) -> tuple[bytes, list[int]]:
     """Events of a few visitors through the endpoint (their hashes under the day's salt), then 1000 more stored
     directly, so that the purge frees whole pages; returns the day's salt and the day's visitor hashes."""
@@ -81,7 +119,7 @@ async def ingest_a_day(h: Harness, visitors: int = 4) -> tuple[bytes, list[int]]
     await h.store.insert_events(
         [template._replace(ts=template.ts + i, visitor_id=i % 50, pathname=f"/{MARKER}/{i % 9}") for i in range(1000)]
     )
-    (salt,) = [bytes(r["salt"]) for r in await h.rows(f"SELECT salt FROM salts WHERE day = '{day}'")]
+    salt = (await h.salts())[day.isoformat()]
     return salt, [int(r["visitor_id"]) for r in rows]
 
 
@@ -99,21 +137,21 @@ async def test_a_destroyed_salt_is_in_no_file_and_purged_events_in_no_free_page(
     async with start(config, clock) as h:
         await h.add_site()
         salt, ids = await ingest_a_day(h)
-        assert found(data_files(h), {"salt": salt}), "the salt is on disk while it is in use"
-        assert found(main_files(h), {"path": MARKER.encode()}), "and so are the events"
+        # The salt is on disk while it is in use, in its own file only; and so are the events, in theirs.
+        assert found(data_files(h), {"salt": salt}) == ["salt in analytics-salts.db"]
+        assert found(main_files(h), {"path": MARKER.encode()})
 
         # During the day, a backup holds neither the salt nor any raw event of the day.
         copies = await h.store.backup(tmp_path / "backup")
         assert found(copies, {**salt_needles(salt), **visitor_needles(ids), "path": MARKER.encode()}) == []
 
         # The salt is destroyed by its deadline (SALT_KEPT_AT_MOST after its day at the latest), and every copy of
-        # its bytes with it: the page image from before the delete in the WAL too (SQLite keeps the WAL otherwise,
-        # and only reuses it).
+        # its bytes with it: its file's journal, which held the page as it was before the delete, went with the
+        # commit, and nothing is left to wipe.
         clock.now = DAY + timedelta(days=1) + privacy.SALT_KEPT_AT_MOST + timedelta(seconds=1)
         await upkeep(h.services, clock())
-        assert await h.rows("SELECT day FROM salts") == []
+        assert await h.salts() == {}
         assert found(data_files(h), salt_needles(salt)) == []
-        assert main_files(h)[1].stat().st_size == 0  # the WAL is truncated
         assert not h.store.wipe_pending
 
         # The rollup, then the purge of the raw events: none of them is left in a free page, nor in the WAL.
@@ -137,9 +175,10 @@ async def test_a_backup_keeps_the_raw_events_of_days_whose_salt_is_gone(
         await upkeep(h.services, clock())
         today_salt, today_ids = await ingest_a_day(h, visitors=2)
         copies = await h.store.backup(tmp_path / "backup")
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["analytics-aggregates.db", "analytics.db"]
     copy = sqlite3.connect(copies[0])
     try:
-        assert copy.execute("SELECT COUNT(*) FROM salts").fetchone() == (0,)
+        assert copy.execute("SELECT name FROM sqlite_master WHERE name LIKE '%salt%'").fetchall() == []
         assert copy.execute("SELECT COUNT(*) FROM events").fetchone() == (1004,)  # yesterday's only
         assert copy.execute("SELECT COUNT(*) FROM sites").fetchone() == (1,)
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -148,31 +187,28 @@ async def test_a_backup_keeps_the_raw_events_of_days_whose_salt_is_gone(
     assert found(copies, {**salt_needles(salt), **salt_needles(today_salt), **visitor_needles(today_ids)}) == []
 
 
-async def test_a_reader_holding_the_wal_delays_the_wipe_which_the_next_upkeep_retries(
+async def test_a_reader_holding_the_wal_delays_the_wipe_of_purged_events_which_the_next_upkeep_retries(
     config: Config, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with start(config, clock) as h:
         await h.add_site()
-        salt, _ = await ingest_a_day(h)
+        _, ids = await ingest_a_day(h)
         store = h.store
         assert isinstance(store, SQLiteStore)
         store.wipe_tries, store.wipe_pause_s = 3, 0.01
-        reader = sqlite3.connect(store.path)  # another process's long read transaction, say
-        reader.execute("BEGIN")
-        reader.execute("SELECT COUNT(*) FROM events").fetchone()
-        clock.now = DAY + timedelta(days=1, hours=1)
-        with caplog.at_level(logging.INFO, logger="analytics.store"):
-            await upkeep(h.services, clock())
-        assert await h.rows("SELECT day FROM salts") == []
-        assert store.wipe_pending and store.wal_blocked == 1
-        assert "the WAL of analytics.db is not emptied yet" in caplog.text
-        reader.rollback()
-        reader.close()
+        clock.now = DAY + timedelta(days=2, hours=16)
+        with reading(store.path, store.aggregates_path), caplog.at_level(logging.INFO, logger="analytics.store"):
+            _, cleaned = await run_jobs(h.store, clock(), "test", 48, 25, min_visitors=1)
+            assert cleaned is not None and cleaned.raw_events == 1000 + len(ids) and not cleaned.emptied
+            assert store.wipe_pending and store.wal_blocked == 1
+            assert "the WAL of analytics.db is not emptied yet" in caplog.text
+            assert found(main_files(h), {"path": MARKER.encode()}), "the events as they were, in the WAL"
 
         clock.advance(minutes=1)
         await upkeep(h.services, clock())
         assert not store.wipe_pending
-        assert found(data_files(h), salt_needles(salt)) == []
+        assert found(data_files(h), visitor_needles(ids)) == []
+        assert found(main_files(h), {"path": MARKER.encode()}) == []
 
 
 async def test_the_metrics_show_the_wipe(config: Config, clock: Clock) -> None:
@@ -201,6 +237,13 @@ async def test_every_connection_overwrites_deleted_content_and_bounds_its_wal(tm
                         assert await cur.fetchone() == (expected,), (schema, pragma)
             async with conn.execute("PRAGMA wal_autocheckpoint") as cur:
                 assert await cur.fetchone() == (WAL_AUTOCHECKPOINT_PAGES,)
+            assert str(store.salts_path) not in [
+                r[2] for r in await (await conn.execute("PRAGMA database_list")).fetchall()
+            ]
+        # The salts' file: a rollback journal, deleted at each commit and the deletion synced (EXTRA).
+        for pragma, expected in (("secure_delete", 1), ("journal_mode", "delete"), ("synchronous", 3)):
+            async with store.salts_db.execute(f"PRAGMA {pragma}") as cur:
+                assert await cur.fetchone() == (expected,), pragma
     finally:
         await store.close()
     db = connect(tmp_path / "a.db", 1000, attach=store.aggregates_path)  # the workers', the rollup's, the backup's
@@ -208,6 +251,30 @@ async def test_every_connection_overwrites_deleted_content_and_bounds_its_wal(tm
         assert [db.execute(f"PRAGMA {s}.secure_delete").fetchone() for s in ("main", "aggregates")] == [(1,), (1,)]
     finally:
         db.close()
+
+
+def open_files() -> set[Path]:
+    """The files this process has open."""
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor of the listing itself, closed by now
+            names.add(Path(os.readlink(f"/proc/self/fd/{fd}")))
+    return names
+
+
+async def test_a_workers_store_does_not_open_the_salts_file(tmp_path: Path) -> None:
+    """What an open-day worker opens (analytics/answers.py): the events and the aggregates, never the salts."""
+    store = SQLiteStore(tmp_path / "a.db")
+    await store.open()
+    await store.migrate()
+    assert store.salts_path.resolve() in open_files()
+    await store.close()
+    worker = SQLiteStore(tmp_path / "a.db")
+    await worker.open_for_reading()
+    try:
+        assert store.path.resolve() in open_files() and store.salts_path.resolve() not in open_files()
+    finally:
+        await worker.close()
 
 
 def test_a_sqlite_that_will_not_overwrite_deleted_content_is_refused(
@@ -223,6 +290,45 @@ def test_a_sqlite_that_will_not_overwrite_deleted_content_is_refused(
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real(*a, **k, factory=Stubborn))
     with pytest.raises(StoreError, match="does not turn secure_delete on"):
         connect(tmp_path / "a.db", 1000)
+
+
+async def test_a_salts_file_another_connection_holds_in_wal_mode_is_refused(tmp_path: Path) -> None:
+    """In WAL mode the salts' file would keep a deleted salt's page in its WAL: SQLite cannot switch a file back
+    while another connection has it open that way, and the store refuses to start, naming the file; alone, it
+    switches it back."""
+    store = SQLiteStore(tmp_path / "a.db")
+    other = sqlite3.connect(store.salts_path)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("CREATE TABLE t (x)")
+    try:
+        with pytest.raises(StoreError, match=r"cannot open the SQLite database .*/a-salts\.db: database is locked"):
+            await store.open()
+    finally:
+        other.close()
+    await store.open()
+    try:
+        async with store.salts_db.execute("PRAGMA journal_mode") as cur:
+            assert await cur.fetchone() == ("delete",)
+    finally:
+        await store.close()
+
+
+def test_a_sqlite_that_will_not_take_the_journal_mode_asked_for_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite answers `PRAGMA journal_mode = X` with the mode it kept, which may be another."""
+
+    class Stubborn(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            return super().execute("PRAGMA journal_mode" if sql.endswith("journal_mode = DELETE") else sql, *args)
+
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.close()
+    real = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real(*a, **k, factory=Stubborn))
+    with pytest.raises(StoreError, match=r"keeps .*/s\.db in journal mode wal, not DELETE"):
+        connect(tmp_path / "s.db", 1000, journal_mode="DELETE")
 
 
 def test_no_module_opens_sqlite_but_through_the_one_set_up() -> None:
@@ -374,3 +480,101 @@ async def test_the_access_log_writes_no_shared_link_token_whatever_the_spelling(
 @pytest.mark.parametrize("path", KEPT_PATHS)
 async def test_the_access_log_writes_other_paths_as_they_are(path: str, caplog: pytest.LogCaptureFixture) -> None:
     assert (await _logged(path, caplog)).startswith(f"GET {path} 404 ")
+
+
+async def test_a_destroyed_salt_is_in_no_file_while_readers_hold_the_events_and_aggregates_files(
+    config: Config, clock: Clock, tmp_path: Path
+) -> None:
+    """No reader of raw events or aggregates can keep a destroyed salt on disk: the salts' file is read by the
+    server's main process alone, and it keeps no copy of a deleted page."""
+    async with start(config, clock) as h:
+        store = h.store
+        assert isinstance(store, SQLiteStore)
+        with reading(store.path, store.aggregates_path):  # from before the salt is made to after it is destroyed
+            await h.add_site()
+            salt, _ = await ingest_a_day(h)
+            assert found(data_files(h), {"salt": salt}), "the salt is on disk while it is in use"
+            copies = await h.store.backup(tmp_path / "backup")
+            clock.now = DAY + timedelta(days=1) + privacy.SALT_KEPT_AT_MOST + timedelta(seconds=1)
+            await upkeep(h.services, clock())
+            assert await h.salts() == {}
+            assert found([*data_files(h), *copies], salt_needles(salt)) == []
+
+
+async def test_a_process_reading_the_salts_file_delays_the_salts_destruction_and_leaves_nothing_behind(
+    config: Config, clock: Clock
+) -> None:
+    """None of the server's readers opens the salts' file; one that did (an `sqlite3` shell left inside BEGIN)
+    would make the DELETE wait and fail: the salt is then still in use, and goes at the next upkeep."""
+    config = config.replace("database", sqlite_busy_timeout_ms=200)
+    async with start(config, clock) as h:
+        await h.add_site()
+        salt, _ = await ingest_a_day(h)
+        store = h.store
+        assert isinstance(store, SQLiteStore)
+        clock.now = DAY + timedelta(days=1, hours=1)
+        with reading(store.salts_path), pytest.raises(StoreError, match="cannot delete old salts"):
+            await upkeep(h.services, clock())
+        assert await h.salts() == {"2026-03-14": salt}  # not deleted, still in use
+        assert store.path.with_name("analytics-salts.db-journal").exists() is False
+
+        clock.advance(minutes=1)
+        await upkeep(h.services, clock())
+        assert await h.salts() == {}
+        assert found(data_files(h), salt_needles(salt)) == []
+
+
+def earlier_version(path: Path, salts: dict[date, bytes], deleted: list[bytes]) -> None:
+    """A database as the versions before the salts' file left it: every table in the one file, in WAL mode, with
+    `salts` in use and `deleted` ones deleted by a SQLite that did not overwrite deleted content (secure_delete
+    off, SQLite's own default), so that they lie in the free space of pages and in free pages."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA secure_delete = OFF")
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)")
+    for migration in load_migrations():
+        for statement in SQLITE.migration(migration.sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (migration.version, migration.name))
+    db.execute(
+        "INSERT INTO sites (domain, allowed_hostnames, excluded_ips, excluded_paths, created_at) VALUES "
+        "('example.com', '[]', '[]', '[]', 0)"
+    )
+    old = [(f"2025-{i // 28 + 1:02}-{i % 28 + 1:02}", salt, 0) for i, salt in enumerate(deleted)]
+    db.executemany("INSERT INTO salts (day, salt, created_at) VALUES (?, ?, ?)", old)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the pages that hold them, in the database file
+    db.execute("DELETE FROM salts")
+    db.executemany(
+        "INSERT INTO salts (day, salt, created_at) VALUES (?, ?, 0)", [(d.isoformat(), s) for d, s in salts.items()]
+    )
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    db.close()
+
+
+async def test_an_earlier_versions_database_moves_its_salts_out_and_keeps_no_salt_byte(tmp_path: Path) -> None:
+    """The salts in use move to the salts' file unchanged (the day's visitors keep their hashes); in the events'
+    file neither they nor any salt deleted long ago are left, in the database, its free pages, WAL or shared
+    memory."""
+    rng = random.Random(7)
+    salts = {date(2026, 3, 13): rng.randbytes(32), date(2026, 3, 14): rng.randbytes(32)}
+    deleted = [rng.randbytes(32) for _ in range(300)]  # a year of days, deleted day after day
+    path = tmp_path / "analytics.db"
+    earlier_version(path, salts, deleted)
+    events_files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    needles = {f"salt {i}": salt for i, salt in enumerate([*salts.values(), *deleted])}
+    assert len(found(events_files, needles)) > 100, "the earlier version left salt bytes in the file"
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await store.migrate()
+        assert found(events_files, needles) == []
+        assert await store.salt_days() == list(salts)
+        for day, salt in salts.items():
+            assert await store.salt(day, b"another".ljust(32), 0) == salt
+        assert [s.domain for s in await store.list_sites()] == ["example.com"]
+        assert await store.migrate() == [] and await store.schema_is_current()
+    finally:
+        await store.close()
+    assert found(events_files, needles) == []
+    assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE name = 'salts'").fetchall() == []

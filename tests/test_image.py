@@ -237,9 +237,11 @@ def test_a_second_start_on_the_same_volume_keeps_everything_and_reads_a_read_onl
     rows = stored(volume)
     assert len(rows) == before + 1 and rows[-1] == ("/located", "CN", "Changchun")
     copy = (
-        "import sqlite3; print(*sqlite3.connect('/data/backup/analytics.db').execute('SELECT (SELECT COUNT(*) FROM "
-        "sites), (SELECT COUNT(*) FROM salts), (SELECT COUNT(*) FROM events)').fetchone())"
+        "import os, sqlite3; print(*sqlite3.connect('/data/backup/analytics.db').execute('SELECT (SELECT COUNT(*) "
+        "FROM sites), (SELECT COUNT(*) FROM sqlite_master WHERE name LIKE ?), (SELECT COUNT(*) FROM events)', "
+        "('%salt%',)).fetchone(), *sorted(os.listdir('/data/backup')))"
     )
-    assert in_volume(volume, copy) == "1 0 0"  # the site, but no salt and none of today's events (README, Backup)
+    # The site, but no salt (the salts' file is not copied) and none of today's events (README, Backup).
+    assert in_volume(volume, copy) == "1 0 0 analytics-aggregates.db analytics.db"
     owner = in_volume(volume, "import os; print(os.stat('/data/analytics.db').st_uid)")
     assert owner == "10001"

@@ -197,3 +197,13 @@ def test_accept_language_is_read_as_the_rfc_says(header: str, lang: str) -> None
 def test_french_counts_use_french_digit_grouping() -> None:
     text = report.markdown(report.build(Config(), SITE, {"bot": 1234}, "fr", "https://s.example"))
     assert "| bot | 1\u202f234 |" in text
+
+
+def test_the_salts_bound_is_the_readmes() -> None:
+    built = report.build(Config(), SITE, {}, "en", "https://s.example")
+    hash_text = next(x["text"] for x in built["sections"] if x["id"] == "hash")
+    survival = built["settings"]["salt_survives_at_most_seconds"]
+    hours, rest = divmod(survival, 3600)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"**{hours:02d}:{rest // 60:02d}:{rest % 60:02d} UTC the next day**" in readme
+    assert f"{hours} h {rest // 60:02d} min {rest % 60:02d} s" in hash_text

@@ -27,6 +27,8 @@ import httpx
 import pytest
 
 from analytics import openday
+from analytics.errors import StoreError
+from analytics.store import SQLiteStore
 from tests.conftest import DATA
 
 ANALYTICS = [sys.executable, "-m", "analytics"]
@@ -181,7 +183,7 @@ def test_no_ip_or_user_agent_reaches_any_file_or_log(server: Server) -> None:
     needles = forbidden_needles()
     data = server.workdir / "data"
     running = sorted(p for p in data.iterdir() if p.is_file())
-    assert {p.name for p in running} >= {"analytics.db", "analytics.db-wal", "analytics.db-shm"}
+    assert {p.name for p in running} >= {"analytics.db", "analytics.db-wal", "analytics.db-shm", "analytics-salts.db"}
     assert scan(running, needles) == []  # while running: database, WAL and shared memory
 
     assert server.stop() == 0
@@ -216,8 +218,9 @@ def test_the_log_at_debug_shows_no_salt_visitor_hash_event_path_or_shared_link_t
     backup = run_cli(server.workdir, {**env, "PYTHONPATH": str(Path(__file__).parent.parent)}, "backup", "copy")
     assert backup.returncode == 0, backup.stderr
     assert server.stop() == 0
-    with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
+    with sqlite3.connect(server.workdir / "data" / "analytics-salts.db") as db:
         salts = [bytes(r[0]) for r in db.execute("SELECT salt FROM salts")]
+    with sqlite3.connect(server.workdir / "data" / "analytics.db") as db:
         ids = [int(r[0]) for r in db.execute("SELECT visitor_id FROM events")]
     assert salts and len(ids) == len(IPS)
     copies = sorted((server.workdir / "copy").iterdir())
@@ -596,6 +599,21 @@ def unwritable(path: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("name", ["analytics-salts.db", "analytics-salts.db-journal"])
+async def test_an_unwritable_salts_file_or_journal_is_refused_naming_it(tmp_path: Path, name: str) -> None:
+    store = SQLiteStore(tmp_path / "analytics.db")
+    await store.open()
+    await store.migrate()
+    await store.close()
+    path = tmp_path / name
+    if not path.exists():
+        path.write_bytes(b"")  # a journal left by a crash
+    with unwritable(path), pytest.raises(StoreError, match=f"cannot write {path} .*: make it writable"):
+        await store.open()
+    await store.open()
+    await store.close()
 
 
 def test_an_unwritable_shm_file_stops_the_server_with_one_line_naming_it_and_the_fix(

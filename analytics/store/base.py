@@ -92,15 +92,18 @@ class Store(Protocol):
     async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
         """The salt of a UTC day: `candidate` if none existed, else the one another worker stored first."""
 
-    async def delete_salts_before(self, day: date) -> int: ...
+    async def delete_salts_before(self, day: date) -> int:
+        """Deletes the salts of the days before `day`; once it returns, they are in none of the store's files
+        (no `wipe` needed, and no reader of events or aggregates can keep them). Returns how many."""
 
     async def wipe(self) -> bool:
-        """Makes what was deleted unrecoverable from the store's files (SQLite: its WALs are emptied); False when
-        a reader kept that from completing now, and `wipe_pending` stays true until a later call succeeds."""
+        """Makes the raw events and other rows deleted unrecoverable from the store's files (SQLite: the WALs of
+        the events' and the aggregates' files are emptied); False when a reader kept that from completing now,
+        and `wipe_pending` stays true until a later call succeeds."""
 
     @property
     def wipe_pending(self) -> bool:
-        """Whether rows deleted (salts, raw events) may still be recoverable from the files until `wipe`."""
+        """Whether rows deleted (raw events...) may still be recoverable from the files until `wipe`."""
 
     async def insert_events(self, events: Sequence[Event], drops: Sequence[DropRow] = ()) -> None:
         """Commits all the events, and adds the drop counts, in one transaction, or none of them (raising
@@ -165,7 +168,7 @@ class Store(Protocol):
 
     async def backup(self, folder: Path) -> list[Path]:
         """Consistent copies of the database, taken while it is in use, written into `folder`; returns them. They
-        hold no salt, and no raw event of a day whose salt still exists."""
+        hold no salt (SQLite: the salts' file is not copied), and no raw event of a day whose salt still exists."""
 
     def reader_path(self) -> str | None:
         """A database file worker processes may read events from (SQLite), or None: they cannot."""

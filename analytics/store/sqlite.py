@@ -1,14 +1,23 @@
 """The embedded store: SQLite through aiosqlite, in WAL mode, with one writer connection for events.
 
 The writer connection belongs to the batch writer (one `insert_events` call per batch, one thread hop, one
-atomic statement); a second connection serves the rarer site, salt and count queries, so they never wait
-behind a batch.
+atomic statement); a second connection serves the rarer site and count queries, so they never wait behind a
+batch.
 
-Two files: `analytics.db` (sites, salts, raw events, accounts) and `analytics-aggregates.db` beside it (the
-aggregates, attached to the second connection as `aggregates`). SQLite has one write lock per file, and a day's
-rollup writes hundreds of thousands of rows in one transaction (seconds, atomic so that no reader ever sees half
-a day); in the events' file that transaction held ingest's commits for up to 11 s. In a file of its own it
-holds nothing ingest needs.
+Three files: `analytics.db` (sites, raw events, accounts), `analytics-aggregates.db` beside it (the aggregates,
+attached to the second connection as `aggregates`) and `analytics-salts.db` (the daily salts). SQLite has one
+write lock per file, and a day's rollup writes hundreds of thousands of rows in one transaction (seconds, atomic
+so that no reader ever sees half a day); in the events' file that transaction held ingest's commits for up to
+11 s. In a file of its own it holds nothing ingest needs.
+
+The salts have a file of their own so that nothing can keep a destroyed salt on disk. In the events' file, a
+deleted salt's old page stayed in the WAL until a checkpoint could truncate it, which needs a moment when no
+reader is in the WAL: open-day workers re-reading today's events back to back, a backup, or any process left
+inside a read transaction put that off for minutes or for good. The salts' file is opened by the server's
+processes and the `analytics` commands only (`open`; not `open_for_reading`), through one connection each
+(`_salts`), for statements of milliseconds, never by a worker, a backup's copy or the Stats API; and it has a
+rollback journal instead of a WAL (analytics/store/sqlite_connect.py), whose commit leaves no copy of a deleted
+page behind.
 """
 
 from __future__ import annotations
@@ -88,8 +97,9 @@ def count_events(path: str, site_id: int, start_ms: int, end_ms: int) -> int:
         db.close()
 
 
-def check_writable(path: Path) -> None:
-    """Refuses, with the file and the fix, a database whose files this process cannot write.
+def check_writable(path: Path, companions: Sequence[str] = ("-wal", "-shm")) -> None:
+    """Refuses, with the file and the fix, a database whose files (itself and its `companions`: a WAL file's
+    -wal and -shm, the salts' -journal) this process cannot write.
 
     SQLite quietly opens an unwritable -shm (the shared-memory index of the WAL) read-only; the server would
     then fail its first write with a bare "attempt to write a readonly database". As root, permissions never
@@ -97,7 +107,7 @@ def check_writable(path: Path) -> None:
     (The -shm is memory-mapped: truncated under a running server it kills the process with SIGBUS, which no
     check can prevent; see the README, Durability.)"""
     folder = path.parent
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in companions)):
         try:
             os.close(os.open(file, os.O_RDWR))
         except FileNotFoundError:
@@ -109,8 +119,8 @@ def check_writable(path: Path) -> None:
             raise StoreError(f"cannot write {file} ({exc.strerror}): {fix}") from None
     if not os.access(folder, os.W_OK):
         raise StoreError(
-            f"cannot write in the folder {folder}: SQLite creates the database's -wal and -shm files next to it; "
-            "make the folder writable by this user"
+            f"cannot write in the folder {folder}: SQLite creates the database's {' and '.join(companions)} files "
+            "next to it; make the folder writable by this user"
         )
 
 
@@ -161,6 +171,21 @@ def aggregates_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-aggregates{path.suffix or '.db'}")
 
 
+def salts_path(path: Path) -> Path:
+    """`data/analytics.db` -> `data/analytics-salts.db`."""
+    return path.with_name(f"{path.stem}-salts{path.suffix or '.db'}")
+
+
+SALTS_TABLE = "CREATE TABLE IF NOT EXISTS salts (day TEXT PRIMARY KEY, salt BLOB NOT NULL, created_at BIGINT NOT NULL)"
+"""The salts' file's one table, as migration 0001 made it in the events' file (where `_move_salts` takes it from)."""
+SALTS_JOURNAL = "DELETE"
+"""The salts' file's journal (analytics/store/sqlite_connect.py): a rollback journal, deleted at each commit."""
+SALTS_SYNCHRONOUS = "EXTRA"
+"""FULL, and the folder synced once the journal is deleted: a salt's deletion, once returned, survives a power
+loss (under FULL, a deletion not yet durable could be rolled back at the next start, bringing the salt back).
+Two writes a day: the cost is nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Files:
     """What a worker process needs to reach the store itself (picklable): the two files and the busy timeout."""
@@ -187,10 +212,12 @@ class SQLiteStore(AccountsMixin):
     def __init__(self, path: Path, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
         self.path = path
         self.aggregates_path = aggregates_path(path)
+        self.salts_path = salts_path(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
+        self._salts: aiosqlite.Connection | None = None
         self._jobs: concurrent.futures.ProcessPoolExecutor | None = None
         self._jobs_used = 0.0
         self._jobs_running = 0
@@ -200,8 +227,9 @@ class SQLiteStore(AccountsMixin):
         self._reader_lock = asyncio.Lock()
         self.read_seconds = READ_SECONDS
         self.progress_steps = PROGRESS_STEPS
-        # Deletes of salts and raw events, counted, and how many of them the last wipe covered. 1 and 0: what an
-        # earlier process deleted and had no time to wipe may be in the WALs, until a first wipe.
+        # Deletes of raw events (and of other rows of the WAL files), counted, and how many of them the last wipe
+        # covered. 1 and 0: what an earlier process deleted and had no time to wipe may be in the WALs, until a
+        # first wipe. Salts need no wipe: see `delete_salts_before`.
         self._deletes = 1
         self._wiped = 0
         self._blocked_since = 0.0
@@ -221,18 +249,28 @@ class SQLiteStore(AccountsMixin):
         )
         return await aiosqlite.Connection(connector, iter_chunk_size=64)
 
+    async def _connect_salts(self) -> aiosqlite.Connection:
+        connector = partial(
+            connect, self.salts_path, self._busy_timeout_ms, SALTS_SYNCHRONOUS, journal_mode=SALTS_JOURNAL
+        )
+        return await aiosqlite.Connection(connector, iter_chunk_size=64)
+
     def files(self) -> Files:
         return Files(str(self.path.resolve()), str(self.aggregates_path.resolve()), self._busy_timeout_ms)
 
     async def open(self) -> None:
         quiet_driver_log()
+        opening = self.path
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for path in (self.path, self.aggregates_path):
                 check_writable(path)  # a StoreError of its own, naming the file
+            check_writable(self.salts_path, ("-journal",))
             self._admin = await self._connect(attach=True)
             self._writer = await self._connect(attach=False)
             self._reader = await self._connect(attach=True)
+            opening = self.salts_path
+            self._salts = await self._connect_salts()
         except StoreError:
             await self.close()
             raise
@@ -240,10 +278,11 @@ class SQLiteStore(AccountsMixin):
             await self.close()
             full = isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
             hint = ": free some space on the disk that holds it" if full else ""
-            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}{hint}") from None
+            raise StoreError(f"cannot open the SQLite database {opening}: {exc}{hint}") from None
 
     async def open_for_reading(self) -> None:
-        """Opens the connections that read (a worker process's store: it answers questions, never writes)."""
+        """Opens the connections that read (a worker process's store: it answers questions, never writes, and
+        never opens the salts' file)."""
         quiet_driver_log()
         try:
             self._admin = await self._connect(attach=True)
@@ -257,16 +296,23 @@ class SQLiteStore(AccountsMixin):
 
     async def close(self) -> None:
         self._stop_jobs_pool()
-        for conn in (self._reader, self._writer, self._admin):
+        for conn in (self._salts, self._reader, self._writer, self._admin):
             if conn is not None:
                 await conn.close()
-        self._writer = self._admin = self._reader = None
+        self._writer = self._admin = self._reader = self._salts = None
 
     @property
     def admin(self) -> aiosqlite.Connection:
         if self._admin is None:
             raise StoreError("the store is not open")
         return self._admin
+
+    @property
+    def salts_db(self) -> aiosqlite.Connection:
+        """The one connection to the salts' file (opened by `open`, not by `open_for_reading`)."""
+        if self._salts is None:
+            raise StoreError("the store is not open for writing")
+        return self._salts
 
     async def _applied(self) -> set[int]:
         await self.admin.execute(
@@ -279,6 +325,7 @@ class SQLiteStore(AccountsMixin):
     async def migrate(self) -> list[Migration]:
         applied: list[Migration] = []
         try:
+            await self.salts_db.execute(SALTS_TABLE)
             done = await self._applied()
             for migration in load_migrations():
                 if migration.version in done:
@@ -301,6 +348,7 @@ class SQLiteStore(AccountsMixin):
                     )
                 applied.append(migration)
             await self._move_aggregates()
+            await self._move_salts()
         except sqlite3.Error as exc:
             raise StoreError(f"migrating {self.path} failed: {exc}") from None
         return applied
@@ -324,6 +372,34 @@ class SQLiteStore(AccountsMixin):
                 await self.admin.execute(f"INSERT INTO aggregates.{table} SELECT * FROM main.{table}")  # noqa: S608
             async with _transaction(self.admin):  # writes the main file only
                 await self.admin.execute(f"DROP TABLE main.{table}")
+
+    async def _move_salts(self) -> None:
+        """Moves the salts out of the events' file (databases made before the salts had a file of their own, and
+        the empty table migration 0001 makes), then erases them there. VACUUM rebuilds the file from its live rows:
+        salts deleted by an earlier version, or by a SQLite without secure_delete, could lie in the free space of
+        any page or in a free page, and VACUUM leaves neither. The table is dropped after it, so that a crash in
+        between leaves it there to say the work is unfinished (re-run, the salts are copied again, the same rows);
+        its pages, freed, are zeroed (secure_delete). The WAL still holds every page as it was: it is emptied
+        last (`wipe`; if a reader holds it up, the next upkeep or start tries again)."""
+        async with self.admin.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'salts'"
+        ) as cur:
+            if await cur.fetchone() is None:
+                return
+        async with self.admin.execute("SELECT day, salt, created_at FROM main.salts") as cur:
+            rows = list(await cur.fetchall())
+        if rows:
+            log.info(
+                "moving %d salts into %s, erasing them from %s (once)", len(rows), self.salts_path.name, self.path.name
+            )
+        async with _transaction(self.salts_db):
+            await self.salts_db.executemany(
+                "INSERT INTO salts (day, salt, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING", rows
+            )
+        await self.admin.execute("VACUUM main")
+        await self.admin.execute("DROP TABLE IF EXISTS main.salts")
+        self._deletes += 1
+        await self.wipe()
 
     async def schema_is_current(self) -> bool:
         try:
@@ -413,11 +489,11 @@ class SQLiteStore(AccountsMixin):
 
     async def salt(self, day: date, candidate: bytes, now_ms: int) -> bytes:
         try:
-            await self.admin.execute(
+            await self.salts_db.execute(
                 "INSERT INTO salts (day, salt, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING",
                 (day.isoformat(), candidate, now_ms),
             )
-            async with self.admin.execute("SELECT salt FROM salts WHERE day = ?", (day.isoformat(),)) as cur:
+            async with self.salts_db.execute("SELECT salt FROM salts WHERE day = ?", (day.isoformat(),)) as cur:
                 found = await cur.fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read or create the salt of {day}: {exc}") from None
@@ -425,20 +501,33 @@ class SQLiteStore(AccountsMixin):
         return bytes(found[0])
 
     async def delete_salts_before(self, day: date) -> int:
+        """Once this returns, the salts are in no file: secure_delete zeroes them in their page, and the commit
+        deletes the rollback journal, the only other copy of that page (nothing to wipe). Another process
+        inside a read transaction on the salts' file (none of the server's own: an `sqlite3` shell left inside
+        BEGIN) would make the DELETE wait, and fail after the busy timeout: the salt is then still in use,
+        and the next upkeep deletes it."""
         try:
-            cur = await self.admin.execute("DELETE FROM salts WHERE day < ?", (day.isoformat(),))
+            cur = await self.salts_db.execute("DELETE FROM salts WHERE day < ?", (day.isoformat(),))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot delete old salts: {exc}") from None
-        self._deletes += cur.rowcount > 0
         return cur.rowcount
+
+    async def salt_days(self) -> list[date]:
+        """The UTC days whose salt exists, oldest first."""
+        try:
+            async with self.salts_db.execute("SELECT day FROM salts ORDER BY day") as cur:
+                return [date.fromisoformat(str(r[0])) for r in await cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the days of the salts: {exc}") from None
 
     @property
     def wipe_pending(self) -> bool:
         return self._deletes > self._wiped
 
     async def wipe(self) -> bool:
-        """Empties both files' WALs (sqlite_connect.empty_wal): rows deleted since the last time (salts, raw
-        events), zeroed in their pages by secure_delete, then leave no older page image behind on disk. Tried
+        """Empties the WALs of the events' and the aggregates' files (sqlite_connect.empty_wal): rows deleted
+        since the last time (raw events, a removed site's rows, a forgotten value), zeroed in their pages by
+        secure_delete, then leave no older page image behind on disk. Tried
         `wipe_tries` times, `wipe_pause_s` apart, each try holding ingest's commits 0.1 s at most. False when
         readers were in a WAL at every try; `wipe_pending` then stays true, and the server's upkeep tries again
         at its next round (analytics/app.py)."""
@@ -812,8 +901,16 @@ class SQLiteStore(AccountsMixin):
         return str(self.path.resolve())
 
     async def backup(self, folder: Path) -> list[Path]:
+        """The copy runs in a thread, and asks this store's connection for the oldest salt's day when its
+        snapshot has begun (analytics/store/sqlite_backup.py): the salts' file is opened by nothing else."""
+        loop = asyncio.get_running_loop()
+
+        def oldest_salt() -> date | None:
+            days = asyncio.run_coroutine_threadsafe(self.salt_days(), loop).result()
+            return days[0] if days else None
+
         return await asyncio.to_thread(
-            sqlite_backup.backup, self.path, self.aggregates_path, folder, self._busy_timeout_ms
+            sqlite_backup.backup, self.path, self.aggregates_path, folder, self._busy_timeout_ms, oldest_salt
         )
 
     async def property_keys(self, site_id: int, since_ms: int) -> list[str]:

@@ -1,12 +1,18 @@
-"""Every SQLite connection the project opens is made here, with one set-up: the busy timeout, WAL mode, deleted
-content overwritten (`secure_delete`, checked), a bounded WAL; and the checkpoint that empties the WAL once
-something secret (a salt, raw events) has been deleted.
+"""Every SQLite connection the project opens is made here, with one set-up: the busy timeout, the journal mode,
+deleted content overwritten (`secure_delete`, checked), a bounded WAL; and the checkpoint that empties a WAL once
+raw events have been deleted.
 
 SQLite's own default for secure_delete is off (some builds, Debian's among them, compile it on): a deleted salt or
 raw event then stays in the free space of its page, or in a free page, readable with `strings`. On, SQLite
-overwrites deleted content with zeros. The page as it was before the delete can still be in the WAL, though, until
-the WAL is checkpointed into the database file and truncated: `empty_wal` does that, and the jobs that delete
-salts and raw events call it right after (analytics/jobs.py, analytics/app.py).
+overwrites deleted content with zeros. In WAL mode (the events' and the aggregates' files) the page as it was
+before the delete can still be in the WAL, though, until the WAL is checkpointed into the database file and
+truncated: `empty_wal` does that, and the jobs that delete raw events call it right after (analytics/jobs.py,
+analytics/app.py); a reader still inside the WAL holds it up.
+
+The salts' file is the exception: it has a rollback journal (`journal_mode = DELETE`), not a WAL. A transaction
+first copies the pages it changes into the journal, then writes them in the database file, and deleting the
+journal is its commit: once the DELETE of a salt has returned, its page, zeroed, is the only copy of it there is,
+and no reader anywhere can have kept another (analytics/store/sqlite.py, salts).
 """
 
 from __future__ import annotations
@@ -47,10 +53,12 @@ def connect(
     busy_timeout_ms: int,
     synchronous: str | None = None,
     attach: Path | str | None = None,
+    journal_mode: str = "WAL",
 ) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit: BEGIN IMMEDIATE) with the set-up above, for
     the file and, with `attach`, the aggregates file attached as `aggregates`. `synchronous`: None keeps SQLite's
-    default (FULL)."""
+    default (FULL). `journal_mode`: WAL, or DELETE for the salts' file (refused if SQLite keeps another: a file
+    another connection holds in WAL mode stays in it)."""
     db = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -59,7 +67,9 @@ def connect(
             db.execute("ATTACH DATABASE ? AS aggregates", (str(attach),))
             schemas.append("aggregates")
         for schema in schemas:
-            db.execute(f"PRAGMA {schema}.journal_mode = WAL")
+            (mode,) = db.execute(f"PRAGMA {schema}.journal_mode = {journal_mode}").fetchone()
+            if str(mode).upper() != journal_mode.upper():
+                raise StoreError(f"SQLite keeps {path} in journal mode {mode}, not {journal_mode}")
             db.execute(f"PRAGMA {schema}.journal_size_limit = {JOURNAL_SIZE_LIMIT}")
             if synchronous is not None:
                 db.execute(f"PRAGMA {schema}.synchronous = {synchronous.upper()}")
