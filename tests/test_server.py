@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -701,33 +702,42 @@ def one_more_is_closed_unanswered(port: int) -> bool:
             return True
 
 
-def test_a_server_whose_machine_is_busy_with_other_programs_refuses_no_beacon(
-    tmp_path: Path, server_env: dict[str, str]
-) -> None:
-    """Its event loop runs late for want of a core, not because of its own load: refusing beacons (which no
-    browser retries) would lose them and relieve nothing. Here the server runs at a low priority (nice 10)
-    while 6 busy processes per core hold the machine; before, most beacons were answered 503."""
+def test_a_server_held_off_the_cpu_by_others_refuses_no_beacon(tmp_path: Path, server_env: dict[str, str]) -> None:
+    """Its event loop runs late for want of the CPU, not because of its own load: refusing beacons (which no
+    browser retries) would lose them and relieve nothing. Here the server is stopped for a quarter of a second
+    every 0.4 s (as a host's other programs, or a container's CPU quota, hold it off), which makes its loop
+    late whatever the machine; with shedding by lateness alone, most beacons were answered 503. (At a low
+    priority beside busy processes, 75 of 80 were, but how late that makes the loop depends on the machine.)"""
     env = {**server_env, "ANALYTICS_SERVER_METRICS_NETWORKS": "127.0.0.0/8", "ANALYTICS_LOG_LEVEL": "info"}
     assert run_cli(tmp_path, env, "site", "add", "example.com").returncode == 0
-    server = start_server(tmp_path, env, prefix=("nice", "-n", "10"))
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(6 * (os.cpu_count() or 1))]
+    server = start_server(tmp_path, env)
+    done = threading.Event()
+
+    def hold_off() -> None:
+        while not done.is_set():
+            server.process.send_signal(signal.SIGSTOP)
+            time.sleep(0.25)
+            server.process.send_signal(signal.SIGCONT)
+            time.sleep(0.15)
+
+    holder = threading.Thread(target=hold_off, daemon=True)
     codes: list[int] = []
     late = 0  # beacons sent while the loop ran later than the bound (100 ms)
+    holder.start()
     try:
         with httpx.Client(timeout=60) as client:
-            while (late < 3 or len(codes) < 20) and len(codes) < 100:
+            while (late < 5 or len(codes) < 30) and len(codes) < 100:
                 i = len(codes)
                 codes.append(send(server, IPS[i % 2], AGENTS[i % 2], f"/p{i}", client, timeout=60).status_code)
                 metrics = client.get(f"{server.url}/metrics").text
                 lag = float(re.findall(r"^analytics_event_loop_lag_seconds (\S+)$", metrics, re.M)[0])
                 late += lag > 0.1
-                time.sleep(0.05)
     finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
+        done.set()
+        holder.join()
+        server.process.send_signal(signal.SIGCONT)
         stopped = server.stop()
-    assert late >= 1, f"the loop was never late in {len(codes)} beacons: the test proves nothing"
+    assert late >= 5, f"the loop was late for only {late} of {len(codes)} beacons: the test proves nothing"
     assert codes == [202] * len(codes)
     assert stopped == 0
     assert len(server.rows()) == len(codes)
