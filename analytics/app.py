@@ -172,7 +172,8 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
     salts = SaltBook(lambda day, candidate: store.salt(day, candidate, int(time.time() * 1000)))
     open_visits = OpenVisits()
     pipeline, geo = build_pipeline(config, salts, open_visits)
-    registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds, collect=profile.defaults(config))
+    collect = profile.defaults(config)  # what every site collects unless it says otherwise
+    registry = SiteRegistry(store.list_sites, config.ingest.site_refresh_seconds, collect=collect)
     drops = drop_counts.DropCounts()
     writer = BatchWriter(
         batch_insert(store, drops, clock),
@@ -307,7 +308,7 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         config.server.public_url,
         places,
         config.privacy.min_visitors,
-        profile.defaults(config),
+        collect,
     )
     stats = StatsApi(
         store,
@@ -315,9 +316,9 @@ def create_app(config: Config, clock: Clock = jobs.utc_now, store: Store | None 
         sessions=sessions,
         shared_site=pages.shared_site,
         min_visitors=config.privacy.min_visitors,
-        collect=profile.defaults(config),
+        collect=collect,
     )
-    settings = SettingsPages(pages, stats.answers.forget, profile.defaults(config))
+    settings = SettingsPages(pages, stats.answers.forget, collect, optout)
     # The address the operator is told to open: localhost when the server listens on every address, as in a
     # container whose port is published.
     setup = SetupPages(pages, f"{config.server.public_url or local_url(config.server, 'localhost')}{SETUP_PATH}")

@@ -9,6 +9,7 @@ words around them are the only fixed text. It states what the product does; it n
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
@@ -25,6 +26,12 @@ from analytics.tracker import SiteScript
 LANGS = ("en", "fr")
 FORMATS = ("md", "html", "json")
 DROPS_DAYS = 30
+
+
+@functools.cache
+def _optout() -> SiteScript:
+    """optout.js as served, read and hashed once (the visitors' notice builds a report for every request)."""
+    return SiteScript.load("optout")
 
 
 def salt_survival(ingest: IngestConfig) -> timedelta:
@@ -383,7 +390,7 @@ def build(config: Config, site: Site, drops: dict[str, int], lang: str, base_url
         "public_optout": t["public_optout"].format(
             domain=site.domain, signals=t["public_signals"].format(which=which) if signals else ""
         ),
-        "optout_snippet": SiteScript.load("optout").tag(base_url),
+        "optout_snippet": _optout().tag(base_url),
         "optout_limits": t["optout_limits"],
         "record": [
             row.split("|", 1)

@@ -77,14 +77,16 @@ class LoopLag:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        started, used, waited = loop.time(), self._cpu(), self._waited()
         while True:
-            started, used, waited = loop.time(), self._cpu(), self._waited()
             await asyncio.sleep(PERIOD)
-            took = loop.time() - started
+            now, cpu, wait = loop.time(), self._cpu(), self._waited()  # also the next turn's start
+            took = now - started
             late = max(took - PERIOD, 0.0)
-            could_run = max(took - (self._waited() - waited), PERIOD / 10)
+            could_run = max(took - (wait - waited), PERIOD / 10)
             self.lag = 0.7 * self.lag + 0.3 * late
-            self.busy = 0.7 * self.busy + 0.3 * (self._cpu() - used) / could_run
+            self.busy = 0.7 * self.busy + 0.3 * (cpu - used) / could_run
+            started, used, waited = now, cpu, wait
             if self.lag > self.bound and self.busy >= BUSY:
                 self.share = max(LOWEST_SHARE, self.share * 0.8)
             else:

@@ -74,11 +74,12 @@ class SettingsPages:
         pages: Pages,
         forgotten: Callable[[int], Awaitable[None]] | None = None,
         collect: profile.Collect = profile.EVERYTHING,
+        optout: SiteScript | None = None,
     ) -> None:
         self.pages = pages
         self.collect = collect
-        self.optout = SiteScript.load("optout")
         """The global switches (config.toml and the profile), under each site's own."""
+        self.optout = optout or SiteScript.load("optout")  # the one the server serves, when given
         self.forgotten = forgotten
         """Called with the site's id once a value was forgotten (the open days' cached rows go)."""
         self.store = pages.store
